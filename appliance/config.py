@@ -1,0 +1,338 @@
+"""Device configuration: one YAML file, parsed once into typed, validated objects.
+
+Every mistake becomes one `ConfigError` line naming the file, the key path and the problem,
+e.g. `front.yaml: cameras[0].lines.door.points: expected 2 points, got 1`.
+
+Geometry (line end points, zone polygons) is in pixels of the source frame by default; with
+`coordinates: fraction` on a camera it is in 0-1 fractions of the frame width and height.
+Relative file paths are resolved against the directory of the config file.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from appliance.errors import ConfigError
+
+DETECTORS = ("yolox_nano", "fastestdet")
+ZONE_KINDS = ("shelf", "checkout", "queue", "staff", "entrance", "area")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+Point = tuple[float, float]
+
+
+@dataclass(frozen=True)
+class LineConfig:
+    name: str
+    points: tuple[Point, Point]
+    # Any point on the side a person is on after "entering"; defaults to the left of a->b.
+    in_side_point: Point | None = None
+
+
+@dataclass(frozen=True)
+class ZoneConfig:
+    name: str
+    kind: str
+    points: tuple[Point, ...]
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    id: str
+    source: str
+    # Processing rate cap in frames per second of media time; None processes every frame.
+    fps: float | None = None
+    coordinates: str = "pixels"  # or "fraction"
+    lines: tuple[LineConfig, ...] = ()
+    zones: tuple[ZoneConfig, ...] = ()
+
+    def scale(self, width: int, height: int) -> tuple[float, float]:
+        """Factors that turn this camera's geometry into pixels of a width x height frame."""
+        return (float(width), float(height)) if self.coordinates == "fraction" else (1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class ModelsConfig:
+    dir: Path
+    detector: str = "yolox_nano"
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class DetectionConfig:
+    # Boxes below this score are dropped before tracking; ByteTrack uses the 0.1-0.5 band.
+    min_score: float = 0.1
+    nms_iou: float = 0.45
+
+
+@dataclass(frozen=True)
+class TrackerConfig:
+    high_score: float = 0.5
+    new_track_score: float = 0.6
+    match_iou: float = 0.2
+    # Seconds a lost track is kept for re-association (media time, so fps independent).
+    lost_seconds: float = 2.0
+    # A track counts as a visitor only after its foot point moved this many box heights;
+    # mannequins and posters never do.
+    min_travel: float = 0.5
+
+
+@dataclass(frozen=True)
+class CountingConfig:
+    # Half-width of the band around a line, in box heights of the person crossing it. A side
+    # is decided only outside the band, so feet hovering on the line never count twice.
+    band: float = 0.12
+    min_band_px: float = 3.0
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    # "-" is standard output; a path appends JSON lines to that file.
+    jsonl: str | None = "-"
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    store_id: str
+    cameras: tuple[CameraConfig, ...]
+    models: ModelsConfig
+    detection: DetectionConfig = field(default_factory=DetectionConfig)
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    counting: CountingConfig = field(default_factory=CountingConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    window_seconds: float = 60.0
+
+    def camera(self, camera_id: str | None) -> CameraConfig:
+        if camera_id is None:
+            return self.cameras[0]
+        for camera in self.cameras:
+            if camera.id == camera_id:
+                return camera
+        known = ", ".join(c.id for c in self.cameras)
+        raise ConfigError(f"{self.path}: no camera {camera_id!r} (cameras: {known})")
+
+
+class _Reader:
+    """Walks the parsed YAML, remembering the key path for error messages."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {problem}" if key else f"{self.path}: {problem}")
+
+    def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict:
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a mapping, got {_kind(value)}")
+        for name in value:
+            if name not in allowed:
+                raise self.fail(_join(key, str(name)), f"unknown key (allowed: {', '.join(allowed)})")
+        return value
+
+    def string(self, value: Any, key: str, pattern: re.Pattern | None = None) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"expected a non-empty string, got {_kind(value)}")
+        if pattern and not pattern.match(value):
+            raise self.fail(key, f"{value!r} must be 1-64 letters, digits, '-' or '_'")
+        return value
+
+    def number(self, value: Any, key: str, low: float | None = None, high: float | None = None,
+               low_open: bool = False) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(key, f"expected a number, got {_kind(value)}")
+        if low is not None and (value <= low if low_open else value < low):
+            raise self.fail(key, f"must be {'>' if low_open else '>='} {low}, got {value}")
+        if high is not None and value > high:
+            raise self.fail(key, f"must be <= {high}, got {value}")
+        return float(value)
+
+    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
+        if value not in choices:
+            raise self.fail(key, f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
+
+    def points(self, value: Any, key: str, count: int | None, fraction: bool) -> tuple[Point, ...]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"expected a list of [x, y] points, got {_kind(value)}")
+        if count is not None and len(value) != count:
+            raise self.fail(key, f"expected {count} points, got {len(value)}")
+        if count is None and len(value) < 3:
+            raise self.fail(key, f"expected at least 3 points, got {len(value)}")
+        return tuple(self.point(p, f"{key}[{i}]", fraction) for i, p in enumerate(value))
+
+    def point(self, value: Any, key: str, fraction: bool) -> Point:
+        if not isinstance(value, list) or len(value) != 2:
+            raise self.fail(key, f"expected [x, y], got {value!r}")
+        x, y = (self.number(v, key, 0.0, 1.0 if fraction else None) for v in value)
+        return (x, y)
+
+    def resolve(self, value: str) -> str:
+        """Relative paths are relative to the config file; URLs and devices stay as given."""
+        if "://" in value or value.startswith("/") or value.isdigit():
+            return value
+        return str((self.path.parent / value).resolve())
+
+
+def _kind(value: Any) -> str:
+    return "nothing" if value is None else type(value).__name__
+
+
+def _join(key: str, name: str) -> str:
+    return f"{key}.{name}" if key else name
+
+
+def load_config(path: str | Path) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark else ""
+        problem = getattr(error, "problem", None) or "not valid YAML"
+        raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: Any, path: Path) -> Config:
+    r = _Reader(path)
+    top = r.mapping(raw, "", ("store_id", "cameras", "models", "detection", "tracker",
+                              "counting", "outputs", "window_seconds"))
+    if "store_id" not in top:
+        raise r.fail("store_id", "missing")
+    if "cameras" not in top:
+        raise r.fail("cameras", "missing")
+    store_id = r.string(top["store_id"], "store_id", ID_PATTERN)
+    cameras = top["cameras"]
+    if not isinstance(cameras, list) or not cameras:
+        raise r.fail("cameras", "expected a non-empty list of cameras")
+    parsed = tuple(_camera(r, c, f"cameras[{i}]") for i, c in enumerate(cameras))
+    seen: set[str] = set()
+    for i, camera in enumerate(parsed):
+        if camera.id in seen:
+            raise r.fail(f"cameras[{i}].id", f"duplicate camera id {camera.id!r}")
+        seen.add(camera.id)
+    return Config(
+        path=path,
+        store_id=store_id,
+        cameras=parsed,
+        models=_models(r, top.get("models", {}), "models"),
+        detection=_detection(r, top.get("detection", {}), "detection"),
+        tracker=_tracker(r, top.get("tracker", {}), "tracker"),
+        counting=_counting(r, top.get("counting", {}), "counting"),
+        outputs=_outputs(r, top.get("outputs", {}), "outputs"),
+        window_seconds=r.number(top.get("window_seconds", 60), "window_seconds", 1, 86400),
+    )
+
+
+def _camera(r: _Reader, raw: Any, key: str) -> CameraConfig:
+    c = r.mapping(raw, key, ("id", "source", "fps", "coordinates", "lines", "zones"))
+    for required in ("id", "source"):
+        if required not in c:
+            raise r.fail(_join(key, required), "missing")
+    coordinates = r.choice(c.get("coordinates", "pixels"), _join(key, "coordinates"),
+                           ("pixels", "fraction"))
+    fraction = coordinates == "fraction"
+    fps = c.get("fps")
+    source = c["source"]
+    if isinstance(source, int) and not isinstance(source, bool):
+        source = str(source)  # V4L2 device index
+    lines = []
+    raw_lines = c.get("lines") or {}
+    r.mapping(raw_lines, _join(key, "lines"), tuple(raw_lines) if isinstance(raw_lines, dict)
+              else ())
+    for name, line in raw_lines.items():
+        lkey = f"{key}.lines.{name}"
+        r.string(name, lkey, ID_PATTERN)
+        line = r.mapping(line, lkey, ("points", "in_side_point"))
+        if "points" not in line:
+            raise r.fail(f"{lkey}.points", "missing")
+        a, b = r.points(line["points"], f"{lkey}.points", 2, fraction)
+        if a == b:
+            raise r.fail(f"{lkey}.points", "the two points are the same")
+        inside = line.get("in_side_point")
+        inside = r.point(inside, f"{lkey}.in_side_point", fraction) if inside is not None else None
+        if inside is not None and _cross(a, b, inside) == 0:
+            raise r.fail(f"{lkey}.in_side_point", "lies on the line; it must be on one side")
+        lines.append(LineConfig(name=name, points=(a, b), in_side_point=inside))
+    zones = []
+    raw_zones = c.get("zones") or {}
+    r.mapping(raw_zones, _join(key, "zones"), tuple(raw_zones) if isinstance(raw_zones, dict)
+              else ())
+    for name, zone in raw_zones.items():
+        zkey = f"{key}.zones.{name}"
+        r.string(name, zkey, ID_PATTERN)
+        if isinstance(zone, list):  # shorthand: just the polygon, kind "area"
+            zone = {"points": zone}
+        zone = r.mapping(zone, zkey, ("kind", "points"))
+        if "points" not in zone:
+            raise r.fail(f"{zkey}.points", "missing")
+        zones.append(ZoneConfig(
+            name=name,
+            kind=r.choice(zone.get("kind", "area"), f"{zkey}.kind", ZONE_KINDS),
+            points=r.points(zone["points"], f"{zkey}.points", None, fraction),
+        ))
+    return CameraConfig(
+        id=r.string(c["id"], _join(key, "id"), ID_PATTERN),
+        source=r.resolve(r.string(source, _join(key, "source"))),
+        fps=None if fps in (None, 0) else r.number(fps, _join(key, "fps"), 0, 240, low_open=True),
+        coordinates=coordinates,
+        lines=tuple(lines),
+        zones=tuple(zones),
+    )
+
+
+def _cross(a: Point, b: Point, p: Point) -> float:
+    return (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
+
+
+def _models(r: _Reader, raw: Any, key: str) -> ModelsConfig:
+    m = r.mapping(raw, key, ("dir", "detector", "threads"))
+    directory = m.get("dir", "/var/lib/shopper-edge/models")
+    return ModelsConfig(
+        dir=Path(r.resolve(r.string(directory, _join(key, "dir")))),
+        detector=r.choice(m.get("detector", "yolox_nano"), _join(key, "detector"), DETECTORS),
+        threads=int(r.number(m.get("threads", 2), _join(key, "threads"), 1, 64)),
+    )
+
+
+def _detection(r: _Reader, raw: Any, key: str) -> DetectionConfig:
+    d = r.mapping(raw, key, ("min_score", "nms_iou"))
+    return DetectionConfig(
+        min_score=r.number(d.get("min_score", 0.1), _join(key, "min_score"), 0.01, 1),
+        nms_iou=r.number(d.get("nms_iou", 0.45), _join(key, "nms_iou"), 0.05, 1),
+    )
+
+
+def _tracker(r: _Reader, raw: Any, key: str) -> TrackerConfig:
+    defaults = TrackerConfig()
+    t = r.mapping(raw, key, tuple(defaults.__dataclass_fields__))
+    values = {name: r.number(t.get(name, getattr(defaults, name)), _join(key, name), 0)
+              for name in defaults.__dataclass_fields__}
+    return TrackerConfig(**values)
+
+
+def _counting(r: _Reader, raw: Any, key: str) -> CountingConfig:
+    defaults = CountingConfig()
+    c = r.mapping(raw, key, tuple(defaults.__dataclass_fields__))
+    values = {name: r.number(c.get(name, getattr(defaults, name)), _join(key, name), 0)
+              for name in defaults.__dataclass_fields__}
+    return CountingConfig(**values)
+
+
+def _outputs(r: _Reader, raw: Any, key: str) -> OutputsConfig:
+    o = r.mapping(raw, key, ("jsonl",))
+    jsonl = o.get("jsonl", "-")
+    if jsonl is not None and jsonl != "-":
+        jsonl = r.resolve(r.string(jsonl, _join(key, "jsonl")))
+    return OutputsConfig(jsonl=jsonl)

@@ -1,0 +1,1 @@
+"""Detectors: frame in, typed detections out. The frame is not kept."""

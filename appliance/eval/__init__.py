@@ -1,0 +1,1 @@
+"""Offline evaluation of the tracker against ground truth (CLEAR-MOT, IDF1)."""

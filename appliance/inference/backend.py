@@ -1,0 +1,46 @@
+"""Inference back-ends: one small interface, so TFLite can plug in beside onnxruntime.
+
+A back-end takes one preprocessed input tensor and returns the raw output tensors; model
+specific pre- and post-processing live with the model (detect/), not here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from appliance.errors import ModelError
+
+
+class Backend(Protocol):
+    input_shape: tuple[int, ...]
+
+    def run(self, tensor: np.ndarray) -> list[np.ndarray]: ...
+
+
+class OnnxBackend:
+    """onnxruntime on the CPU with a fixed thread count (one camera process per core pair)."""
+
+    def __init__(self, path: Path, threads: int = 2):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # initialiser-as-input warnings flood stderr otherwise
+        try:
+            self.session = ort.InferenceSession(str(path), options,
+                                                providers=["CPUExecutionProvider"])
+        except Exception as error:  # onnxruntime raises its own untyped errors
+            raise ModelError(f"{path}: onnxruntime cannot load it: {error}") from None
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        self.input_shape = tuple(model_input.shape)
+        self.output_names = [o.name for o in self.session.get_outputs()]
+
+    def run(self, tensor: np.ndarray) -> list[np.ndarray]:
+        return self.session.run(self.output_names, {self.input_name: tensor})

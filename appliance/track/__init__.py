@@ -1,0 +1,1 @@
+"""Tracking: detections in, identities over time out."""

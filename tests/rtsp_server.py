@@ -1,0 +1,65 @@
+"""Minimal real RTSP server for tests: serves a recorded clip as a live H.264 stream.
+
+Usage (Debian's system python, NOT the project venv -- it needs PyGObject):
+    /usr/bin/python3 tests/rtsp_server.py --port 8554 --file clip.mpg [--mount /cam]
+
+Serves rtsp://127.0.0.1:PORT/cam until killed and prints "READY" once listening.
+Each client gets its own pipeline starting at the beginning of the clip, paced in real
+time.  Elementary MPEG-1/2 video files (such as the CAVIAR .mpg clips) are looped
+forever; other files (e.g. .mp4) are played once, then the stream ends.
+
+Debian packages (apt-get install --no-install-recommends):
+    python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base
+    gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+    gstreamer1.0-libav
+"""
+
+import argparse
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--file", required=True)
+    ap.add_argument("--mount", default="/cam")
+    ap.add_argument("--host", default="127.0.0.1")
+    args = ap.parse_args()
+
+    with open(args.file, "rb") as f:
+        head = f.read(4)
+    location = GLib.strescape(args.file)
+    if head == b"\x00\x00\x01\xb3":  # MPEG video elementary stream: concatenation is valid
+        src = f'multifilesrc location="{location}" loop=true'
+    else:
+        src = f'filesrc location="{location}"'
+
+    Gst.init(None)
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(
+        f"( {src} ! decodebin ! videoconvert ! video/x-raw,format=I420 "
+        "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 "
+        "! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
+    )
+    factory.set_shared(False)
+
+    server = GstRtspServer.RTSPServer()
+    server.set_address(args.host)
+    server.set_service(str(args.port))
+    server.get_mount_points().add_factory(args.mount, factory)
+    if server.attach(None) == 0:
+        print(f"cannot listen on {args.host}:{args.port}", file=sys.stderr)
+        return 1
+    print("READY", flush=True)
+    GLib.MainLoop().run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
