@@ -1,0 +1,212 @@
+"""Frame sources: files, RTSP/HTTP streams, V4L2 devices and the Pi camera.
+
+Each source yields `(frame, timestamp)` pairs, at most `max_fps` per second of its own clock:
+media seconds from the start for files, Unix time for live sources. Frames above the rate
+cap are grabbed but never decoded into an image (cheap) and are not kept. A file that ends
+ends the run; a live stream that drops is reopened with exponential backoff, and each
+reopening is counted in `stats.reconnects`.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from appliance.errors import SourceError
+
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
+# FFmpeg options for network streams: TCP interleaving survives lossy links and NAT, and
+# timeouts make a dead camera fail a read instead of hanging the loop.
+FFMPEG_STREAM_OPTIONS = "rtsp_transport;tcp|stimeout;5000000|timeout;5000000"
+OPEN_TIMEOUT_MS = 5000
+READ_TIMEOUT_MS = 5000
+
+
+@dataclass
+class SourceStats:
+    frames_read: int = 0  # frames taken from the source
+    frames_skipped: int = 0  # above the processing-rate cap, never decoded
+    reconnects: int = 0
+
+
+class RateCap:
+    """Lets through at most `fps` frames per second of source time, evenly spaced."""
+
+    def __init__(self, fps: float | None):
+        self.interval = 1.0 / fps if fps else 0.0
+        self._next = -np.inf
+
+    def due(self, timestamp: float) -> bool:
+        if timestamp + 1e-6 < self._next:
+            return False
+        # Step from the previous due time, not from now, so 25 -> 5 fps keeps every 5th frame.
+        self._next = max(self._next + self.interval, timestamp + self.interval / 2) \
+            if np.isfinite(self._next) else timestamp + self.interval
+        return True
+
+
+def open_source(source: str, max_fps: float | None = None,
+                stop: threading.Event | None = None):
+    if source.startswith(STREAM_SCHEMES):
+        return StreamSource(source, max_fps, stop)
+    if source.startswith("picamera"):
+        return PiCameraSource(source, max_fps, stop)
+    if source.isdigit() or source.startswith("/dev/video"):
+        return StreamSource(source, max_fps, stop)
+    return FileSource(source, max_fps)
+
+
+class FileSource:
+    clock = "media"
+    live = False
+
+    def __init__(self, path: str, max_fps: float | None = None):
+        self.path = path
+        self.cap_fps = max_fps
+        self.stats = SourceStats()
+        if not Path(path).is_file():
+            raise SourceError(f"{path}: no such video file")
+        self._capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        if not self._capture.isOpened():
+            raise SourceError(f"{path}: cannot open as a video (unknown or corrupt format)")
+        fps = self._capture.get(cv2.CAP_PROP_FPS)
+        self.fps = fps if 1 <= fps <= 240 else 25.0
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
+        rate = RateCap(self.cap_fps)
+        index = 0
+        try:
+            while self._capture.grab():
+                timestamp = index / self.fps
+                index += 1
+                self.stats.frames_read += 1
+                if not rate.due(timestamp):
+                    self.stats.frames_skipped += 1
+                    continue
+                ok, frame = self._capture.retrieve()
+                if not ok:
+                    break
+                yield frame, timestamp
+        finally:
+            self._capture.release()
+        if index == 0:
+            raise SourceError(f"{self.path}: no decodable video frames (corrupt or not a video)")
+
+
+class StreamSource:
+    """RTSP/HTTP cameras and V4L2 devices; reconnects with backoff when the stream drops."""
+
+    clock = "wall"
+    live = True
+
+    def __init__(self, source: str, max_fps: float | None = None,
+                 stop: threading.Event | None = None, backoff=(0.5, 30.0)):
+        self.source = source
+        self.cap_fps = max_fps
+        self.stop = stop or threading.Event()
+        self.backoff = backoff
+        self.stats = SourceStats()
+        self._capture = self._open()
+        if self._capture is None:
+            raise SourceError(f"{_redact(source)}: cannot open the stream "
+                              "(refused, unreachable or not a video)")
+
+    def _open(self):
+        if self.source.isdigit() or self.source.startswith("/dev/video"):
+            device = int(self.source) if self.source.isdigit() else self.source
+            capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
+        else:
+            os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", FFMPEG_STREAM_OPTIONS)
+            capture = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS,
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS])
+        if capture.isOpened():
+            return capture
+        capture.release()
+        return None
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
+        rate = RateCap(self.cap_fps)
+        delay = self.backoff[0]
+        try:
+            while not self.stop.is_set():
+                if self._capture is None:
+                    # Wait, then try again, doubling the wait up to the cap.
+                    if self.stop.wait(delay):
+                        break
+                    delay = min(delay * 2, self.backoff[1])
+                    self._capture = self._open()
+                    if self._capture is None:
+                        continue
+                    self.stats.reconnects += 1
+                if not self._capture.grab():
+                    self._capture.release()
+                    self._capture = None
+                    continue
+                delay = self.backoff[0]
+                timestamp = time.time()
+                self.stats.frames_read += 1
+                if not rate.due(timestamp):
+                    self.stats.frames_skipped += 1
+                    continue
+                ok, frame = self._capture.retrieve()
+                if ok:
+                    yield frame, timestamp
+        finally:
+            if self._capture is not None:
+                self._capture.release()
+
+
+class PiCameraSource:
+    """The Raspberry Pi camera through picamera2 (`source: picamera` or `picamera:1`)."""
+
+    clock = "wall"
+    live = True
+
+    def __init__(self, source: str, max_fps: float | None = None,
+                 stop: threading.Event | None = None):
+        try:
+            from picamera2 import Picamera2  # only on Raspberry Pi OS
+        except ImportError:
+            raise SourceError(f"{source}: picamera2 is not installed here (it comes with "
+                              "Raspberry Pi OS: apt install python3-picamera2)") from None
+        index = int(source.split(":", 1)[1]) if ":" in source else 0
+        self.stop = stop or threading.Event()
+        self.cap_fps = max_fps
+        self.stats = SourceStats()
+        try:
+            self._camera = Picamera2(index)
+            self._camera.configure(self._camera.create_video_configuration(
+                main={"format": "RGB888", "size": (1280, 720)}))
+            self._camera.start()
+        except Exception as error:  # picamera2 raises plain exceptions
+            raise SourceError(f"{source}: cannot start the camera: {error}") from None
+
+    def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
+        rate = RateCap(self.cap_fps)
+        try:
+            while not self.stop.is_set():
+                timestamp = time.time()
+                self.stats.frames_read += 1
+                if not rate.due(timestamp):
+                    self._camera.capture_request().release()
+                    self.stats.frames_skipped += 1
+                    continue
+                yield self._camera.capture_array("main"), timestamp  # RGB888 is BGR order
+        finally:
+            self._camera.stop()
+
+
+def _redact(url: str) -> str:
+    """Never print a camera password that sits in its URL."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url

@@ -52,6 +52,7 @@ class _Track:
     cov: np.ndarray
     score: float
     origin: np.ndarray  # foot point at birth
+    origin_height: float
     last_seen: float
     hits: int = 1
     confirmed: bool = False
@@ -143,7 +144,8 @@ class Tracker:
     def _start(self, xyxy: np.ndarray, score: float, timestamp: float) -> _Track:
         mean, cov = kalman.initiate(kalman.xyxy_to_xyah(xyxy.astype(np.float64)))
         track = _Track(id=self._next_id, mean=mean, cov=cov, score=float(score),
-                       origin=_foot(xyxy), last_seen=timestamp, matched=True,
+                       origin=_foot(xyxy), origin_height=float(xyxy[3] - xyxy[1]),
+                       last_seen=timestamp, matched=True,
                        confirmed=self._frames == 1)  # ByteTrack: first frame starts confirmed
         self._next_id += 1
         return track
@@ -161,7 +163,8 @@ class Tracker:
             track.lost = False
             track.matched = True
             if not track.moving:
-                height = max(xyxy[3] - xyxy[1], 1.0)
+                # The smaller height: a box merged with a mannequin must not shrink the travel.
+                height = max(min(xyxy[3] - xyxy[1], track.origin_height), 1.0)
                 travel = np.hypot(*(_foot(xyxy) - track.origin)) / height
                 track.moving = travel >= self.config.min_travel
 

@@ -1,0 +1,121 @@
+"""One camera's frame loop: frame -> detections -> tracks -> crossings -> window documents.
+
+The frame is used by the detector and dropped before this function returns: nothing after
+`detect` receives pixels, and no frame reference is stored anywhere.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from appliance.analytics.lines import LineCounter
+from appliance.config import CameraConfig, Config
+from appliance.detect.person import PersonDetector, build_detector
+from appliance.inference.backend import OnnxBackend
+from appliance.inference.models import load_manifest, verified_path
+from appliance.track.tracker import Tracker
+from appliance.window import WindowAggregator
+
+STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "counting")
+
+
+@dataclass
+class StageTimes:
+    """Accumulated seconds per stage, for health and the benchmark."""
+
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
+    frames: int = 0
+
+    def ms_per_frame(self) -> dict[str, float]:
+        n = max(self.frames, 1)
+        return {stage: round(1000 * s / n, 3) for stage, s in self.seconds.items()}
+
+
+def load_detector(config: Config) -> PersonDetector:
+    """Verify the configured detector's hash, then load it."""
+    spec = load_manifest()[config.models.detector]
+    backend = OnnxBackend(verified_path(config.models.dir, spec), config.models.threads)
+    return build_detector(config.models.detector, backend, config.detection.min_score,
+                          config.detection.nms_iou)
+
+
+class CameraPipeline:
+    def __init__(self, config: Config, camera: CameraConfig, detector: PersonDetector,
+                 clock: str, media_epoch: float = 0.0):
+        self.config = config
+        self.camera = camera
+        self.detector = detector
+        self.tracker = Tracker(config.tracker)
+        self.counters: list[LineCounter] = []
+        self.windows = WindowAggregator(config.store_id, camera.id,
+                                        [line.name for line in camera.lines],
+                                        config.window_seconds, clock, media_epoch)
+        self.times = StageTimes()
+        self._frame_size: tuple[int, int] | None = None
+
+    def _setup_geometry(self, width: int, height: int) -> None:
+        scale = self.camera.scale(width, height)
+        self.counters = [LineCounter(line, self.config.counting, scale)
+                         for line in self.camera.lines]
+        self._frame_size = (width, height)
+
+    def process(self, frame: np.ndarray, timestamp: float) -> list[dict]:
+        """Process one frame; returns the window documents that closed with it."""
+        if self._frame_size is None:
+            self._setup_geometry(frame.shape[1], frame.shape[0])
+        t = self.times.seconds
+        t0 = time.perf_counter()
+        tensor, letterbox = self.detector.preprocess(frame)
+        del frame  # the detector input is a copy; the frame itself is finished with
+        t1 = time.perf_counter()
+        outputs = self.detector.backend.run(tensor)
+        t2 = time.perf_counter()
+        detections = self.detector.postprocess(outputs, letterbox)
+        t3 = time.perf_counter()
+        tracks = self.tracker.update(detections, timestamp)
+        t4 = time.perf_counter()
+        crossings = [c for counter in self.counters for c in counter.update(tracks, timestamp)]
+        documents = self.windows.add(timestamp, crossings)
+        t5 = time.perf_counter()
+        t["preprocess"] += t1 - t0
+        t["inference"] += t2 - t1
+        t["postprocess"] += t3 - t2
+        t["tracking"] += t4 - t3
+        t["counting"] += t5 - t4
+        self.times.frames += 1
+        return documents
+
+    def finish(self) -> list[dict]:
+        """The source ended: close the open window."""
+        self.tracker.flush()
+        return self.windows.flush()
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        return {counter.name: dict(counter.counts) for counter in self.counters} or \
+            {line.name: {"in": 0, "out": 0} for line in self.camera.lines}
+
+
+def run_frames(pipeline: CameraPipeline, frames: Iterable[tuple[np.ndarray, float]],
+               emit: Callable[[dict], None], on_frame: Callable[[float], None] | None = None
+               ) -> None:
+    """Drive a pipeline from a source, timing decode, until the source ends."""
+    iterator = iter(frames)
+    while True:
+        t0 = time.perf_counter()
+        item = next(iterator, None)
+        pipeline.times.seconds["decode"] += time.perf_counter() - t0
+        if item is None:
+            break
+        frame, timestamp = item
+        del item
+        for document in pipeline.process(frame, timestamp):
+            emit(document)
+        del frame
+        if on_frame is not None:
+            on_frame(timestamp)
+    for document in pipeline.finish():
+        emit(document)

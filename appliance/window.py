@@ -1,0 +1,92 @@
+"""Per-window aggregation: events in, one counts document per time window out.
+
+Windows are aligned to multiples of the window length: of wall-clock time for live sources
+(a 60 s window runs from hh:mm:00 to hh:mm+1:00 UTC) and of media time for files (0-60 s,
+60-120 s, ... of the clip, shown as time since `media_epoch`). What leaves here is a plain
+JSON-able dict of counts and names (schema `shopper.counts/1`, docs/schema/counts-1.json),
+so the process that publishes it never needs anything else from this side.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+
+from appliance.analytics.lines import Crossing
+
+SCHEMA = "shopper.counts/1"
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")
+
+
+class WindowAggregator:
+    def __init__(self, store_id: str, camera_id: str, line_names: list[str],
+                 window_seconds: float, clock: str, media_epoch: float = 0.0):
+        self.store_id = store_id
+        self.camera_id = camera_id
+        self.line_names = list(line_names)
+        self.window_seconds = window_seconds
+        self.clock = clock  # "wall" or "media"
+        self.media_epoch = media_epoch
+        self._start: float | None = None
+        self._first: float | None = None
+        self._last: float | None = None
+        self._frames = 0
+        self._reset_counts()
+
+    def _reset_counts(self) -> None:
+        self._lines = {name: {"in": 0, "out": 0} for name in self.line_names}
+
+    def _to_clock(self, timestamp: float) -> float:
+        return timestamp + self.media_epoch if self.clock == "media" else timestamp
+
+    def add(self, timestamp: float, crossings: list[Crossing]) -> list[dict]:
+        """Account one processed frame; returns the documents of windows it closed."""
+        t = self._to_clock(timestamp)
+        closed = []
+        if self._start is None:
+            self._start = math.floor(t / self.window_seconds) * self.window_seconds
+            self._first = t
+        while t >= self._start + self.window_seconds:
+            closed.append(self._emit(self._start + self.window_seconds))
+            self._start += self.window_seconds
+            self._first = self._start
+        self._frames += 1
+        self._last = t
+        for crossing in crossings:
+            self._lines[crossing.line][crossing.direction] += 1
+        return closed
+
+    def add_late(self, crossings: list[Crossing]) -> None:
+        """Crossings decided after the last frame (source ended) go to the open window."""
+        for crossing in crossings:
+            self._lines[crossing.line][crossing.direction] += 1
+
+    def flush(self) -> list[dict]:
+        """Close the open window at the end of the source (a partial window)."""
+        if self._start is None:
+            return []
+        end = min(self._start + self.window_seconds, self._last if self._last is not None
+                  else self._start)
+        return [self._emit(max(end, self._first or end), partial=True)]
+
+    def _emit(self, end: float, partial: bool = False) -> dict:
+        start = self._first if self._first is not None else self._start
+        document = {
+            "schema": SCHEMA,
+            "store_id": self.store_id,
+            "camera_id": self.camera_id,
+            "clock": self.clock,
+            "window_start": iso(self._start),
+            "window_end": iso(self._start + self.window_seconds),
+            "observed_seconds": round(max(end - start, 0.0), 3),
+            "partial": partial or start > self._start,
+            "frames": self._frames,
+            "lines": {name: dict(counts) for name, counts in self._lines.items()},
+        }
+        self._frames = 0
+        self._reset_counts()
+        return document
