@@ -60,11 +60,6 @@ class WindowAggregator:
             self._lines[crossing.line][crossing.direction] += 1
         return closed
 
-    def add_late(self, crossings: list[Crossing]) -> None:
-        """Crossings decided after the last frame (source ended) go to the open window."""
-        for crossing in crossings:
-            self._lines[crossing.line][crossing.direction] += 1
-
     def flush(self) -> list[dict]:
         """Close the open window at the end of the source (a partial window)."""
         if self._start is None:

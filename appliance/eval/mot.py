@@ -225,3 +225,34 @@ def track_sequence(detections: Sequence, fps: float, tracker) -> Sequence:
             boxes[:, 2:] -= boxes[:, :2]
             out[frame] = (tracks.ids.copy(), boxes, tracks.scores.astype(np.float64))
     return out
+
+
+def sequence_fps(detections_path: str | Path, default: float = 25.0) -> float:
+    """The frame rate from a MOTChallenge seqinfo.ini beside (or above) the file, else 25."""
+    import configparser
+
+    path = Path(detections_path).resolve()
+    for folder in (path.parent, path.parent.parent):
+        info = folder / "seqinfo.ini"
+        if info.is_file():
+            parser = configparser.ConfigParser()
+            parser.read(info)
+            rate = parser.get("Sequence", "frameRate", fallback=None)
+            if rate:
+                return float(rate)
+    return default
+
+
+def load_sequence(path: str | Path, truth: bool = False, frame_offset: int = 0) -> Sequence:
+    """Read a sequence, turning any unreadable or malformed file into one clear error."""
+    from appliance.errors import ApplianceError
+
+    try:
+        if truth:
+            return read_truth(path, frame_offset)
+        return read_mot_txt(path)
+    except FileNotFoundError:
+        raise ApplianceError(f"{path}: no such file") from None
+    except (OSError, ValueError, IndexError, ET.ParseError) as error:
+        raise ApplianceError(f"{path}: not a MOTChallenge text or CVML XML file ({error})") \
+            from None

@@ -1,0 +1,1 @@
+"""Where window documents go: JSON lines now; MQTT and the guard later."""

@@ -1,0 +1,122 @@
+"""`shopper-edge bench`: where the time goes, on the shared CAVIAR clips and Mall frames.
+
+For each input it measures, in one process and on the same decoded frames:
+- `inference_fps`: the detector's back-end run alone on preprocessed tensors;
+- `detector_fps`: preprocess + inference + postprocess (what any detector user pays);
+- `end_to_end_fps`: the full appliance loop from the source (decode, detect, track, count,
+  window) with its per-stage milliseconds;
+and writes everything to a JSON file. Speed figures, never asserted by unit tests.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from pathlib import Path
+
+import cv2
+
+from appliance.config import load_config
+from appliance.pipeline import CameraPipeline, load_detector, run_frames
+from appliance.sources import FileSource
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _image_frames(paths: list[Path], fps: float):
+    for index, path in enumerate(paths):
+        frame = cv2.imread(str(path))
+        if frame is not None:
+            yield frame, index / fps
+
+
+def _detector_rates(detector, frames) -> tuple[float, float]:
+    tensors = []
+    started = time.perf_counter()
+    for frame in frames:
+        tensor, box = detector.preprocess(frame)
+        detector.postprocess(detector.backend.run(tensor), box)
+        tensors.append(tensor.copy())
+    detector_fps = len(frames) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    for tensor in tensors:
+        detector.backend.run(tensor)
+    inference_fps = len(tensors) / (time.perf_counter() - started)
+    return round(inference_fps, 2), round(detector_fps, 2)
+
+
+def _measure(name: str, config, detector, frames_factory, truth=None) -> dict:
+    frames = [frame for frame, _ in frames_factory()]
+    detector.detect(frames[0])  # warm-up: first-run allocations are not the steady state
+    inference_fps, detector_fps = _detector_rates(detector, frames)
+    del frames
+    pipeline = CameraPipeline(config, config.cameras[0], detector, "media")
+    started = time.perf_counter()
+    run_frames(pipeline, frames_factory(), lambda _doc: None)
+    elapsed = time.perf_counter() - started
+    result = {
+        "input": name,
+        "frames": pipeline.times.frames,
+        "inference_fps": inference_fps,
+        "detector_fps": detector_fps,
+        "end_to_end_fps": round(pipeline.times.frames / elapsed, 2),
+        "stage_ms": pipeline.times.ms_per_frame(),
+        "lines": pipeline.totals(),
+    }
+    result["ratio_vs_bare_inference"] = round(result["end_to_end_fps"] / inference_fps, 3)
+    if truth is not None:
+        result["truth"] = truth
+    return result
+
+
+def run_bench(args) -> int:
+    data = Path(args.data) if args.data else REPO.parent / "shared" / "data"
+    config = load_config(args.config or REPO / "examples" / "caviar-front.yaml")
+    detector = load_detector(config)
+    results = []
+    truth = json.loads((data / "caviar_front" / "truth.json").read_text())
+    for clip in sorted((data / "caviar_front" / "clips").glob("*.mpg")):
+        entered, left = truth[clip.name][:2]
+        results.append(_measure(clip.name, config, detector,
+                                lambda clip=clip: FileSource(str(clip), config.cameras[0].fps),
+                                {"in": entered, "out": left}))
+    mall = sorted((data / "mall" / "frames").glob("*.jpg"))[: args.mall_frames]
+    if mall:
+        results.append(_measure(f"mall/frames ({len(mall)})", config, detector,
+                                lambda: _image_frames(mall, 2.0)))
+    report = {
+        "detector": config.models.detector,
+        "threads": config.models.threads,
+        "peak_rss_mb": _peak_rss_mb(),
+        "results": results,
+    }
+    _print_table(report)
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+def _print_table(report: dict) -> None:
+    stages = list(report["results"][0]["stage_ms"]) if report["results"] else []
+    head = ["input", "frames", "infer fps", "det fps", "e2e fps", "e2e/infer"] + \
+        [f"{s} ms" for s in stages] + ["in/out (truth)"]
+    rows = []
+    for r in report["results"]:
+        counts = "; ".join(f"{v['in']}/{v['out']}" for v in r["lines"].values())
+        if "truth" in r:
+            counts += f" ({r['truth']['in']}/{r['truth']['out']})"
+        rows.append([r["input"], r["frames"], r["inference_fps"], r["detector_fps"],
+                     r["end_to_end_fps"], r["ratio_vs_bare_inference"]] +
+                    [r["stage_ms"][s] for s in stages] + [counts])
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
+    for row in [head] + rows:
+        print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
+    print(f"detector {report['detector']}, {report['threads']} threads, "
+          f"peak RSS {report['peak_rss_mb']} MB")

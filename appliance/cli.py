@@ -1,0 +1,271 @@
+"""The `shopper-edge` command: run, replay, check-config, models, eval, bench.
+
+Every user error (bad file, bad config, bad model, unreachable camera) is printed as one
+line `shopper-edge: error: ...` with exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from appliance import __version__
+from appliance.errors import ApplianceError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except ApplianceError as error:
+        print(f"shopper-edge: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shopper-edge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"shopper-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check-config", help="validate a device config without running")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("run", help="run the device's cameras until stopped")
+    p.add_argument("--config", required=True)
+    p.add_argument("--camera", help="run only this camera id (one process per camera)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replay", help="process a recorded clip as fast as possible")
+    p.add_argument("video")
+    p.add_argument("--config", required=True)
+    p.add_argument("--camera", help="camera id whose geometry applies (default: the first)")
+    p.add_argument("--windows", metavar="FILE",
+                   help="also write the window documents as JSON lines to FILE")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("models", help="list, fetch and verify model files")
+    msub = p.add_subparsers(dest="models_command", required=True)
+    m = msub.add_parser("fetch", help="copy or download models from a mirror and verify them")
+    m.add_argument("--from", dest="mirror", required=True, help="mirror folder or http(s) URL")
+    m.add_argument("--dir", default="var/models", help="models directory (default var/models)")
+    m.add_argument("names", nargs="*", help="models to fetch (default: all in the manifest)")
+    m.set_defaults(func=cmd_models_fetch)
+    m = msub.add_parser("verify", help="check every model file in a directory")
+    m.add_argument("--dir", default="var/models")
+    m.set_defaults(func=cmd_models_verify)
+    m = msub.add_parser("list", help="print the manifest")
+    m.set_defaults(func=cmd_models_list)
+
+    p = sub.add_parser("eval", help="accuracy on labelled data")
+    esub = p.add_subparsers(dest="eval_command", required=True)
+    e = esub.add_parser("mot", help="tracker accuracy (MOTA, IDF1) on MOTChallenge data")
+    e.add_argument("--truth", required=True, help="gt.txt (MOTChallenge) or CVML .xml")
+    group = e.add_mutually_exclusive_group(required=True)
+    group.add_argument("--detections", help="public detections (det.txt) to track")
+    group.add_argument("--tracks", help="an existing tracker output to score")
+    e.add_argument("--frame-offset", type=int, default=0,
+                   help="add N to truth frame numbers (PETS/ETH XML: 1)")
+    e.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the sequence (default: seqinfo.ini, else 25)")
+    e.add_argument("--high-score", type=float, default=0.8,
+                   help="tracker high-score threshold; public detections score high (0.8)")
+    e.add_argument("--new-track-score", type=float, default=0.9)
+    e.set_defaults(func=cmd_eval_mot)
+
+    p = sub.add_parser("bench", help="per-stage timings and fps on the shared clips")
+    p.add_argument("--config", default=None)
+    p.add_argument("--json", default="bench-results/bench.json")
+    p.add_argument("--data", default=None, help="shared data folder (default ../shared/data)")
+    p.add_argument("--mall-frames", type=int, default=200)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def cmd_check_config(args) -> int:
+    from appliance.config import load_config
+
+    config = load_config(args.file)
+    cameras = ", ".join(f"{c.id} ({len(c.lines)} lines, {len(c.zones)} zones)"
+                        for c in config.cameras)
+    print(f"{args.file}: OK: store {config.store_id}, cameras: {cameras}")
+    return 0
+
+
+def _emitter(config, override: str | None = None):
+    """Where window documents go: JSON lines on stdout or appended to a file."""
+    from appliance.outputs.jsonl import JsonLinesOutput
+
+    target = override if override is not None else config.outputs.jsonl
+    return JsonLinesOutput(target) if target else None
+
+
+def cmd_run(args) -> int:
+    from appliance.config import load_config
+    from appliance.pipeline import CameraPipeline, load_detector, run_frames
+    from appliance.sources import open_source
+
+    config = load_config(args.config)
+    cameras = [config.camera(args.camera)] if args.camera else list(config.cameras)
+    detector = load_detector(config)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    output = _emitter(config)
+    sources = [open_source(camera.source, camera.fps, stop) for camera in cameras]
+    threads = []
+    errors: list[ApplianceError] = []
+
+    def work(camera, source):
+        pipeline = CameraPipeline(config, camera, detector, source.clock)
+        try:
+            run_frames(pipeline, source, output.write if output else (lambda _doc: None))
+        except ApplianceError as error:
+            errors.append(error)
+            stop.set()
+
+    # One thread per camera shares the detector session (onnxruntime sessions are
+    # thread-safe); production runs one process per camera under systemd instead.
+    for camera, source in zip(cameras, sources, strict=True):
+        thread = threading.Thread(target=work, args=(camera, source), name=camera.id)
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        while thread.is_alive():
+            thread.join(0.5)
+    if output:
+        output.close()
+    if errors:
+        raise errors[0]
+    return 0
+
+
+def cmd_replay(args) -> int:
+    from appliance.config import load_config
+    from appliance.pipeline import CameraPipeline, load_detector, run_frames
+    from appliance.sources import FileSource
+
+    config = load_config(args.config)
+    camera = config.camera(args.camera)
+    source = FileSource(args.video, camera.fps)
+    detector = load_detector(config)
+    pipeline = CameraPipeline(config, camera, detector, "media")
+    output = _emitter(config, args.windows) if args.windows else None
+    windows = []
+
+    def emit(document):
+        windows.append(document)
+        if output:
+            output.write(document)
+
+    progress = _Progress(source) if sys.stderr.isatty() and not args.no_progress else None
+    started = time.perf_counter()
+    run_frames(pipeline, source, emit, progress.update if progress else None)
+    elapsed = time.perf_counter() - started
+    if progress:
+        progress.close()
+    if output:
+        output.close()
+    frames = pipeline.times.frames
+    summary = {
+        "camera_id": camera.id,
+        "frames": frames,
+        "seconds": round(source.stats.frames_read / source.fps, 3),
+        "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
+        "windows": len(windows),
+        "lines": pipeline.totals(),
+        "stage_ms": pipeline.times.ms_per_frame(),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+class _Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, source):
+        import cv2
+
+        total = source._capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        self.total_seconds = total / source.fps if total > 0 else None
+        self._last = 0.0
+
+    def update(self, timestamp: float) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.2:
+            return
+        self._last = now
+        if self.total_seconds:
+            share = min(timestamp / self.total_seconds, 1.0)
+            bar = "#" * int(share * 30)
+            sys.stderr.write(f"\r[{bar:<30}] {share:5.1%} {timestamp:7.1f}s")
+        else:
+            sys.stderr.write(f"\r{timestamp:7.1f}s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def cmd_models_fetch(args) -> int:
+    from appliance.errors import ModelError
+    from appliance.inference.models import fetch, load_manifest
+
+    manifest = load_manifest()
+    names = args.names or list(manifest)
+    unknown = [n for n in names if n not in manifest]
+    if unknown:
+        raise ModelError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(manifest)}")
+    fetch(args.mirror, Path(args.dir), [manifest[n] for n in names])
+    return 0
+
+
+def cmd_models_verify(args) -> int:
+    from appliance.inference.models import load_manifest, verified_path
+
+    for spec in load_manifest().values():
+        print(f"{spec.name}: {verified_path(Path(args.dir), spec)} OK")
+    return 0
+
+
+def cmd_models_list(args) -> int:
+    from appliance.inference.models import load_manifest
+
+    for spec in load_manifest().values():
+        print(f"{spec.name:12} {spec.role:16} {spec.file:36} {spec.licence:12} {spec.sha256[:16]}")
+    return 0
+
+
+def cmd_eval_mot(args) -> int:
+    from appliance.config import TrackerConfig
+    from appliance.eval.mot import evaluate, load_sequence, sequence_fps, track_sequence
+    from appliance.track.tracker import Tracker
+
+    truth = load_sequence(args.truth, truth=True, frame_offset=args.frame_offset)
+    if args.tracks:
+        hypotheses = load_sequence(args.tracks)
+    else:
+        fps = args.fps or sequence_fps(args.detections)
+        config = TrackerConfig(high_score=args.high_score, new_track_score=args.new_track_score)
+        hypotheses = track_sequence(load_sequence(args.detections), fps, Tracker(config))
+    print(json.dumps(evaluate(truth, hypotheses)))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from appliance.bench import run_bench
+
+    return run_bench(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

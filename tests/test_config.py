@@ -1,0 +1,96 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from appliance.config import load_config
+from appliance.errors import ConfigError
+from tests.conftest import EXAMPLE, shopper_edge
+
+
+def test_example_config_parses_into_typed_objects():
+    config = load_config(EXAMPLE)
+    camera = config.cameras[0]
+    assert config.store_id == "caviar-demo"
+    assert camera.id == "front" and camera.fps == 25
+    assert camera.lines[0].name == "shop_door"
+    assert camera.lines[0].points == ((205, 147), (330, 147))
+    assert camera.lines[0].in_side_point == (267, 110)
+    assert [z.name for z in camera.zones] == ["shop_floor", "walkway"]
+    assert config.models.detector == "yolox_nano"
+    assert Path(camera.source).is_absolute()  # relative to the config file
+
+
+def _write(tmp_path, raw) -> Path:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw) if not isinstance(raw, str) else raw)
+    return path
+
+
+def _example():
+    return yaml.safe_load(EXAMPLE.read_text())
+
+
+@pytest.mark.parametrize("mutate, message", [
+    (lambda r: r["cameras"][0]["lines"]["shop_door"].update(points=[[1, 2]]),
+     "cameras[0].lines.shop_door.points: expected 2 points, got 1"),
+    (lambda r: r["cameras"][0]["lines"]["shop_door"].update(points=[[1, 2], [1, 2]]),
+     "cameras[0].lines.shop_door.points: the two points are the same"),
+    (lambda r: r["cameras"][0]["lines"]["shop_door"].update(in_side_point=[300, 147]),
+     "cameras[0].lines.shop_door.in_side_point: lies on the line"),
+    (lambda r: r["cameras"][0].update(fps=-1), "cameras[0].fps: must be > 0"),
+    (lambda r: r["cameras"][0].update(coordinates="fraction"),
+     "cameras[0].lines.shop_door.points[0]: must be <= 1.0"),
+    (lambda r: r["cameras"][0].pop("source"), "cameras[0].source: missing"),
+    (lambda r: r["cameras"][0]["zones"]["walkway"].update(kind="garden"),
+     "cameras[0].zones.walkway.kind: expected one of"),
+    (lambda r: r["cameras"][0]["zones"]["walkway"].update(points=[[0, 0], [1, 1]]),
+     "cameras[0].zones.walkway.points: expected at least 3 points, got 2"),
+    (lambda r: r["models"].update(detector="yolov99"), "models.detector: expected one of"),
+    (lambda r: r.update(store_id="bad id!"), "store_id: 'bad id!' must be"),
+    (lambda r: r.update(colour="red"), "colour: unknown key"),
+    (lambda r: r.update(cameras=[]), "cameras: expected a non-empty list"),
+    (lambda r: r["cameras"].append(dict(r["cameras"][0])), "cameras[1].id: duplicate"),
+    (lambda r: r.update(window_seconds="a minute"), "window_seconds: expected a number"),
+])
+def test_each_mistake_is_one_line_naming_file_key_and_problem(tmp_path, mutate, message):
+    raw = _example()
+    mutate(raw)
+    path = _write(tmp_path, raw)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    text = str(caught.value)
+    assert text.startswith(f"{path}: ")
+    assert message in text
+    assert "\n" not in text
+
+
+def test_fraction_coordinates_scale_to_the_frame(tmp_path):
+    raw = _example()
+    camera = raw["cameras"][0]
+    camera["coordinates"] = "fraction"
+    camera["lines"]["shop_door"] = {"points": [[0.5, 0.5], [0.75, 0.5]],
+                                    "in_side_point": [0.6, 0.25]}
+    camera["zones"] = {}
+    config = load_config(_write(tmp_path, raw))
+    assert config.cameras[0].scale(384, 288) == (384.0, 288.0)
+
+
+def test_unreadable_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="no such file"):
+        load_config(tmp_path / "missing.yaml")
+    broken = _write(tmp_path, "store_id: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(broken)
+
+
+def test_check_config_command(tmp_path):
+    ok = shopper_edge("check-config", EXAMPLE)
+    assert ok.returncode == 0 and "OK" in ok.stdout
+    raw = _example()
+    raw["cameras"][0]["lines"]["shop_door"]["points"] = [[1, 2]]
+    bad = shopper_edge("check-config", _write(tmp_path, raw))
+    assert bad.returncode == 2
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in bad.stderr
+    assert "cameras[0].lines.shop_door.points: expected 2 points, got 1" in lines[0]

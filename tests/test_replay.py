@@ -1,0 +1,99 @@
+"""End to end: the real command on the real CAVIAR clips with the real detector."""
+
+import json
+import os
+
+import jsonschema
+import pytest
+
+from tests.conftest import CLIPS, REPO, shopper_edge, truth_counts
+
+SCHEMA = json.loads((REPO / "docs" / "schema" / "counts-1.json").read_text())
+
+
+@pytest.mark.parametrize("clip", sorted(p.name for p in CLIPS.glob("*.mpg")))
+def test_door_counts_match_truth(clip, write_config):
+    result = shopper_edge("replay", CLIPS / clip, "--config", write_config())
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["lines"]["shop_door"] == truth_counts(clip)
+    assert summary["frames"] > 200 and summary["seconds"] > 10 and summary["fps"] > 0
+
+
+def test_rate_capped_replay_keeps_media_time(write_config):
+    raw_config = write_config()
+    import yaml
+
+    raw = yaml.safe_load(raw_config.read_text())
+    raw["cameras"][0]["fps"] = 5
+    raw_config.write_text(yaml.safe_dump(raw))
+    result = shopper_edge("replay", CLIPS / "OneLeaveShop1front.mpg", "--config", raw_config)
+    summary = json.loads(result.stdout)
+    assert summary["seconds"] == pytest.approx(295 / 25)
+    assert summary["frames"] == pytest.approx(295 / 5, abs=1)
+
+
+def test_replay_writes_nothing_but_the_intended_output(tmp_path, write_config):
+    """Privacy: run in an empty directory; only the windows file may appear, and everything
+    written holds only names and counts."""
+    workdir = tmp_path / "empty"
+    workdir.mkdir()
+    config = write_config()
+    result = shopper_edge("replay", CLIPS / "OneLeaveShopReenter1front.mpg", "--config", config,
+                          "--windows", "windows.jsonl", cwd=workdir)
+    assert result.returncode == 0, result.stderr
+    created = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*"))
+    assert created == ["windows.jsonl"]
+    documents = [json.loads(line) for line in (workdir / "windows.jsonl").read_text().splitlines()]
+    assert documents
+    for document in documents:
+        jsonschema.validate(document, SCHEMA)  # names, times and integer counts only
+    summary = json.loads(result.stdout)
+    _assert_only_counts_and_names(summary)
+
+
+def _assert_only_counts_and_names(value, key="") -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _assert_only_counts_and_names(v, k)
+    elif isinstance(value, str):
+        assert len(value) <= 64, key
+    else:
+        assert isinstance(value, (int, float)), (key, type(value))
+
+
+def test_window_documents_on_stdout_follow_the_schema(write_config):
+    config = write_config()
+    result = shopper_edge("run", "--config", config)  # a file source ends the run
+    assert result.returncode == 0, result.stderr
+    documents = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(documents) == 1  # an 11.8 s clip is one partial 60 s window
+    jsonschema.validate(documents[0], SCHEMA)
+    assert documents[0]["lines"]["shop_door"] == truth_counts("OneLeaveShop1front.mpg")
+    assert documents[0]["window_start"] == "1970-01-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize("make_video, message", [
+    (lambda d: d / "missing.mpg", "no such video file"),
+    (lambda d: _write(d / "corrupt.mpg", os.urandom(50_000)), "corrupt"),
+    (lambda d: _write(d / "empty.mp4", b""), "corrupt"),
+])
+def test_bad_video_is_one_clear_line(tmp_path, write_config, make_video, message):
+    video = make_video(tmp_path)
+    result = shopper_edge("replay", video, "--config", write_config())
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and str(video) in lines[0]
+    assert "Traceback" not in result.stderr and result.stdout == ""
+
+
+def test_bad_config_is_one_clear_line(tmp_path):
+    config = _write(tmp_path / "broken.yaml", b"cameras: {oops")
+    result = shopper_edge("replay", CLIPS / "OneLeaveShop1front.mpg", "--config", config)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "broken.yaml" in result.stderr
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
