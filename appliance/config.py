@@ -131,7 +131,8 @@ class _Reader:
             raise self.fail(key, f"expected a mapping, got {_kind(value)}")
         for name in value:
             if name not in allowed:
-                raise self.fail(_join(key, str(name)), f"unknown key (allowed: {', '.join(allowed)})")
+                raise self.fail(_join(key, str(name)),
+                                f"unknown key (allowed: {', '.join(allowed)})")
         return value
 
     def string(self, value: Any, key: str, pattern: re.Pattern | None = None) -> str:

@@ -44,7 +44,7 @@ def main() -> int:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(
         f"( {src} ! decodebin ! videoconvert ! video/x-raw,format=I420 "
-        "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 "
+        "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 sliced-threads=false "
         "! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
     )
     factory.set_shared(False)

@@ -143,12 +143,19 @@ class Tracker:
 
     def _start(self, xyxy: np.ndarray, score: float, timestamp: float) -> _Track:
         mean, cov = kalman.initiate(kalman.xyxy_to_xyah(xyxy.astype(np.float64)))
-        track = _Track(id=self._next_id, mean=mean, cov=cov, score=float(score),
+        track = _Track(id=0, mean=mean, cov=cov, score=float(score),
                        origin=_foot(xyxy), origin_height=float(xyxy[3] - xyxy[1]),
                        last_seen=timestamp, matched=True,
                        confirmed=self._frames == 1)  # ByteTrack: first frame starts confirmed
-        self._next_id += 1
+        if track.confirmed:
+            self._confirm(track)
         return track
+
+    def _confirm(self, track: _Track) -> None:
+        """Ids are given on confirmation, so one-frame noise spends none."""
+        track.confirmed = True
+        track.id = self._next_id
+        self._next_id += 1
 
     def _apply(self, pairs: list[tuple[_Track, int]], detections: Detections,
                timestamp: float) -> None:
@@ -159,7 +166,8 @@ class Tracker:
             track.score = float(detections.scores[i])
             track.last_seen = timestamp
             track.hits += 1
-            track.confirmed = True
+            if not track.confirmed:
+                self._confirm(track)
             track.lost = False
             track.matched = True
             if not track.moving:
