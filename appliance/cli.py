@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import sys
 import threading
@@ -114,6 +115,8 @@ def cmd_run(args) -> int:
     from appliance.pipeline import CameraPipeline, load_detector, run_frames
     from appliance.sources import open_source
 
+    logging.basicConfig(level=logging.INFO, format="shopper-edge: %(message)s",
+                        stream=sys.stderr)
     config = load_config(args.config)
     cameras = [config.camera(args.camera)] if args.camera else list(config.cameras)
     detector = load_detector(config)

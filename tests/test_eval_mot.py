@@ -1,6 +1,5 @@
 """Tests for appliance.eval.mot against py-motmetrics reference values and small hand cases."""
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -139,11 +138,9 @@ def test_read_cvml_xml_pets09():
     np.testing.assert_array_equal(shifted[1][1], boxes)
 
 
-def test_pets09_self_evaluation_is_perfect_and_fast():
+def test_pets09_self_evaluation_is_perfect():
     gt = read_truth(MOT_DATA / "PETS09-S2L1" / "gt.xml", frame_offset=1)
-    start = time.perf_counter()
     res = evaluate(gt, gt)
-    assert time.perf_counter() - start < 3.0
     assert res["mota"] == 1.0 and res["idf1"] == 1.0 and res["motp"] == 0.0
     assert res["num_frames"] == 795
     assert res["id_switches"] == 0 and res["false_positives"] == 0 and res["misses"] == 0

@@ -9,6 +9,7 @@ reopening is counted in `stats.reconnects`.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -21,6 +22,7 @@ import numpy as np
 
 from appliance.errors import SourceError
 
+log = logging.getLogger("shopper_edge.sources")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
 # FFmpeg options for network streams: TCP interleaving survives lossy links and NAT, and
 # timeouts make a dead camera fail a read instead of hanging the loop.
@@ -144,11 +146,16 @@ class StreamSource:
                     delay = min(delay * 2, self.backoff[1])
                     self._capture = self._open()
                     if self._capture is None:
+                        log.info("%s: still unreachable, next try in %.1f s",
+                                 _redact(self.source), delay)
                         continue
                     self.stats.reconnects += 1
+                    log.info("%s: reconnected (reconnects: %d)", _redact(self.source),
+                             self.stats.reconnects)
                 if not self._capture.grab():
                     self._capture.release()
                     self._capture = None
+                    log.warning("%s: stream lost, reconnecting", _redact(self.source))
                     continue
                 delay = self.backoff[0]
                 timestamp = time.time()
