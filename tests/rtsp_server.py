@@ -35,13 +35,15 @@ def main() -> int:
     with open(args.file, "rb") as f:
         head = f.read(4)
     location = GLib.strescape(args.file)
-    if head == b"\x00\x00\x01\xb3":  # MPEG video elementary stream: concatenation is valid
+    if head == b"\x00\x00\x01\xb3":  # MPEG-1/2 video ES: re-reading it forever is valid
         src = f'multifilesrc location="{location}" loop=true'
     else:
         src = f'filesrc location="{location}"'
 
     Gst.init(None)
     factory = GstRtspServer.RTSPMediaFactory()
+    # sliced-threads=false: multi-slice H.264 (zerolatency's default) decodes smeared in
+    # OpenCV's FFmpeg RTSP reader; one slice per frame decodes cleanly.
     factory.set_launch(
         f"( {src} ! decodebin ! videoconvert ! video/x-raw,format=I420 "
         "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 sliced-threads=false "
