@@ -77,8 +77,9 @@ class WindowAggregator:
             "clock": self.clock,
             "window_start": iso(self._start),
             "window_end": iso(self._start + self.window_seconds),
-            "observed_seconds": round(max(end - start, 0.0), 3),
-            "partial": partial or start > self._start,
+            # A window without frames (a stream outage) observed nothing.
+            "observed_seconds": round(max(end - start, 0.0), 3) if self._frames else 0.0,
+            "partial": partial or start > self._start or not self._frames,
             "frames": self._frames,
             "lines": {name: dict(counts) for name, counts in self._lines.items()},
         }
