@@ -196,10 +196,7 @@ class _Progress:
     """A one-line progress bar on stderr, only when stderr is a terminal."""
 
     def __init__(self, source):
-        import cv2
-
-        total = source._capture.get(cv2.CAP_PROP_FRAME_COUNT)
-        self.total_seconds = total / source.fps if total > 0 else None
+        self.total_seconds = source.duration
         self._last = 0.0
 
     def update(self, timestamp: float) -> None:

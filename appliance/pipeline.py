@@ -45,7 +45,7 @@ def load_detector(config: Config) -> PersonDetector:
 
 class CameraPipeline:
     def __init__(self, config: Config, camera: CameraConfig, detector: PersonDetector,
-                 clock: str, media_epoch: float = 0.0):
+                 clock: str):
         self.config = config
         self.camera = camera
         self.detector = detector
@@ -53,24 +53,23 @@ class CameraPipeline:
         self.counters: list[LineCounter] = []
         self.windows = WindowAggregator(config.store_id, camera.id,
                                         [line.name for line in camera.lines],
-                                        config.window_seconds, clock, media_epoch)
+                                        config.window_seconds, clock)
         self.times = StageTimes()
-        self._frame_size: tuple[int, int] | None = None
+        self._geometry_ready = False  # lines are scaled once the frame size is known
 
     def _setup_geometry(self, width: int, height: int) -> None:
         scale = self.camera.scale(width, height)
         self.counters = [LineCounter(line, self.config.counting, scale)
                          for line in self.camera.lines]
-        self._frame_size = (width, height)
+        self._geometry_ready = True
 
     def process(self, frame: np.ndarray, timestamp: float) -> list[dict]:
         """Process one frame; returns the window documents that closed with it."""
-        if self._frame_size is None:
+        if not self._geometry_ready:
             self._setup_geometry(frame.shape[1], frame.shape[0])
         t = self.times.seconds
         t0 = time.perf_counter()
-        tensor, letterbox = self.detector.preprocess(frame)
-        del frame  # the detector input is a copy; the frame itself is finished with
+        tensor, letterbox = self.detector.preprocess(frame)  # copies into the model input
         t1 = time.perf_counter()
         outputs = self.detector.backend.run(tensor)
         t2 = time.perf_counter()
@@ -112,9 +111,10 @@ def run_frames(pipeline: CameraPipeline, frames: Iterable[tuple[np.ndarray, floa
             break
         frame, timestamp = item
         del item
-        for document in pipeline.process(frame, timestamp):
+        documents = pipeline.process(frame, timestamp)
+        del frame  # released before anything else runs: no frame outlives its step
+        for document in documents:
             emit(document)
-        del frame
         if on_frame is not None:
             on_frame(timestamp)
     for document in pipeline.finish():

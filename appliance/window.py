@@ -2,7 +2,7 @@
 
 Windows are aligned to multiples of the window length: of wall-clock time for live sources
 (a 60 s window runs from hh:mm:00 to hh:mm+1:00 UTC) and of media time for files (0-60 s,
-60-120 s, ... of the clip, shown as time since `media_epoch`). What leaves here is a plain
+60-120 s, ... of the clip, shown as time since 1970-01-01T00:00:00Z). What leaves here is a plain
 JSON-able dict of counts and names (schema `shopper.counts/1`, docs/schema/counts-1.json),
 so the process that publishes it never needs anything else from this side.
 """
@@ -24,13 +24,12 @@ def iso(seconds: float) -> str:
 
 class WindowAggregator:
     def __init__(self, store_id: str, camera_id: str, line_names: list[str],
-                 window_seconds: float, clock: str, media_epoch: float = 0.0):
+                 window_seconds: float, clock: str):
         self.store_id = store_id
         self.camera_id = camera_id
         self.line_names = list(line_names)
         self.window_seconds = window_seconds
         self.clock = clock  # "wall" or "media"
-        self.media_epoch = media_epoch
         self._start: float | None = None
         self._first: float | None = None
         self._last: float | None = None
@@ -40,22 +39,18 @@ class WindowAggregator:
     def _reset_counts(self) -> None:
         self._lines = {name: {"in": 0, "out": 0} for name in self.line_names}
 
-    def _to_clock(self, timestamp: float) -> float:
-        return timestamp + self.media_epoch if self.clock == "media" else timestamp
-
     def add(self, timestamp: float, crossings: list[Crossing]) -> list[dict]:
         """Account one processed frame; returns the documents of windows it closed."""
-        t = self._to_clock(timestamp)
         closed = []
         if self._start is None:
-            self._start = math.floor(t / self.window_seconds) * self.window_seconds
-            self._first = t
-        while t >= self._start + self.window_seconds:
+            self._start = math.floor(timestamp / self.window_seconds) * self.window_seconds
+            self._first = timestamp
+        while timestamp >= self._start + self.window_seconds:
             closed.append(self._emit(self._start + self.window_seconds))
             self._start += self.window_seconds
             self._first = self._start
         self._frames += 1
-        self._last = t
+        self._last = timestamp
         for crossing in crossings:
             self._lines[crossing.line][crossing.direction] += 1
         return closed

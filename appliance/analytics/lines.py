@@ -1,8 +1,8 @@
 """Directional line counting: one count per real crossing of a door line.
 
 Rule (decided and documented): a person's side of the line is decided only while their
-foot point (bottom centre of the box) is outside a band around the line, half as wide as
-`band` box heights. A crossing counts when the decided side changes and the path between
+foot point (bottom centre of the box) is outside a band of +/- `band` box heights around
+the line. A crossing counts when the decided side changes and the path between
 the two decided positions passes through the line segment (not its extension). So:
 - feet hovering or a box flickering on the line change nothing (they stay in the band);
 - a person who steps into the band and back is not counted;
@@ -64,7 +64,8 @@ class LineCounter:
                 self.normal = -self.normal
         self.counting = counting
         self._sides: dict[int, _Side] = {}
-        self._last: dict[int, tuple[np.ndarray, float]] = {}  # last foot and height, per id
+        # last foot point, box height and time seen, per track id
+        self._last: dict[int, tuple[np.ndarray, float, float]] = {}
         self._missing: dict[int, _Orphan] = {}  # vanished near the line, by old id
         self.counts = {"in": 0, "out": 0}
 

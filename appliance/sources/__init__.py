@@ -81,6 +81,9 @@ class FileSource:
             raise SourceError(f"{path}: cannot open as a video (unknown or corrupt format)")
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if 1 <= fps <= 240 else 25.0
+        frames = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
+        # The container's estimate, for progress only; counting relies on real frames.
+        self.duration = frames / self.fps if frames > 0 else None
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
         rate = RateCap(self.cap_fps)

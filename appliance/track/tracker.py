@@ -54,7 +54,6 @@ class _Track:
     origin: np.ndarray  # foot point at birth
     origin_height: float
     last_seen: float
-    hits: int = 1
     confirmed: bool = False
     lost: bool = False
     moving: bool = False
@@ -94,7 +93,7 @@ class Tracker:
         pool = [t for t in tracks if t.confirmed]
         unconfirmed = [t for t in tracks if not t.confirmed]
 
-        # 1. confident detections vs tracked and lost tracks: IoU, else centre distance
+        # 1. confident detections vs tracked and lost tracks, by IoU
         pairs, pool_left, high_left = _match_iou(pool, detections, high_idx, cfg.match_iou)
         self._apply(pairs, detections, timestamp)
         # 2. weak detections vs tracks that were tracked until now (not the lost ones)
@@ -165,7 +164,6 @@ class Tracker:
                                                   kalman.xyxy_to_xyah(xyxy))
             track.score = float(detections.scores[i])
             track.last_seen = timestamp
-            track.hits += 1
             if not track.confirmed:
                 self._confirm(track)
             track.lost = False
