@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--windows", metavar="FILE",
                    help="also write the window documents as JSON lines to FILE")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace the clip at its own speed, like a live camera")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("models", help="list, fetch and verify model files")
@@ -102,12 +104,31 @@ def cmd_check_config(args) -> int:
     return 0
 
 
-def _emitter(config, override: str | None = None):
-    """Where window documents go: JSON lines on stdout or appended to a file."""
+def _open_outputs(config, camera, pipeline, source, shared: list):
+    """The camera's guarded outputs: the shared JSON lines output, and MQTT when configured
+    (its own connection, spool and last will per camera). Returns (outputs, mqtt or None)."""
+    from appliance.health import HealthMonitor
+    from appliance.inference.models import load_manifest
+    from appliance.outputs import Outputs
+
+    spec = load_manifest()[config.models.detector]
+    monitor = HealthMonitor(config.store_id, camera.id, pipeline, source.stats,
+                            {spec.name: {"file": spec.file, "sha256": spec.sha256}})
+    outputs = list(shared)
+    mqtt = None
+    if config.outputs.mqtt is not None:
+        from appliance.outputs.mqtt import MqttOutput
+
+        mqtt = MqttOutput(config.outputs.mqtt, config.store_id, camera.id,
+                          health=monitor.document).start()
+        outputs.append(mqtt)
+    return Outputs(config.store_id, camera.id, outputs, on_refused=monitor.count_refused), mqtt
+
+
+def _jsonl(target: str | None):
     from appliance.outputs.jsonl import JsonLinesOutput
 
-    target = override if override is not None else config.outputs.jsonl
-    return JsonLinesOutput(target) if target else None
+    return [JsonLinesOutput(target)] if target else []
 
 
 def cmd_run(args) -> int:
@@ -115,37 +136,43 @@ def cmd_run(args) -> int:
     from appliance.pipeline import CameraPipeline, load_detector, run_frames
     from appliance.sources import open_source
 
-    logging.basicConfig(level=logging.INFO, format="shopper-edge: %(message)s",
-                        stream=sys.stderr)
+    _log_to_stderr()
     config = load_config(args.config)
     cameras = [config.camera(args.camera)] if args.camera else list(config.cameras)
     detector = load_detector(config)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    output = _emitter(config)
+    shared = _jsonl(config.outputs.jsonl)
     sources = [open_source(camera.source, camera.fps, stop) for camera in cameras]
+    pipelines = [CameraPipeline(config, camera, detector, source.clock)
+                 for camera, source in zip(cameras, sources, strict=True)]
+    opened = [_open_outputs(config, camera, pipeline, source, shared)
+              for camera, pipeline, source in zip(cameras, pipelines, sources, strict=True)]
     threads = []
     errors: list[ApplianceError] = []
 
-    def work(camera, source):
-        pipeline = CameraPipeline(config, camera, detector, source.clock)
+    def work(pipeline, source, outputs):
         try:
-            run_frames(pipeline, source, output.write if output else (lambda _doc: None))
+            run_frames(pipeline, source, outputs.write)
         except ApplianceError as error:
             errors.append(error)
             stop.set()
 
     # One thread per camera shares the detector session (onnxruntime sessions are
     # thread-safe); production runs one process per camera under systemd instead.
-    for camera, source in zip(cameras, sources, strict=True):
-        thread = threading.Thread(target=work, args=(camera, source), name=camera.id)
+    for pipeline, source, (outputs, _mqtt) in zip(pipelines, sources, opened, strict=True):
+        thread = threading.Thread(target=work, args=(pipeline, source, outputs),
+                                  name=pipeline.camera.id)
         thread.start()
         threads.append(thread)
     for thread in threads:
         while thread.is_alive():
             thread.join(0.5)
-    if output:
+    for _outputs, mqtt in opened:
+        if mqtt is not None:
+            mqtt.close()
+    for output in shared:
         output.close()
     if errors:
         raise errors[0]
@@ -157,27 +184,32 @@ def cmd_replay(args) -> int:
     from appliance.pipeline import CameraPipeline, load_detector, run_frames
     from appliance.sources import FileSource
 
+    _log_to_stderr()
     config = load_config(args.config)
     camera = config.camera(args.camera)
-    source = FileSource(args.video, camera.fps)
+    source = FileSource(args.video, camera.fps, realtime=args.realtime)
     detector = load_detector(config)
     pipeline = CameraPipeline(config, camera, detector, "media")
-    output = _emitter(config, args.windows) if args.windows else None
+    shared = _jsonl(args.windows)
+    outputs, mqtt = _open_outputs(config, camera, pipeline, source, shared)
     windows = []
 
     def emit(document):
         windows.append(document)
-        if output:
-            output.write(document)
+        outputs.write(document)
 
     progress = _Progress(source) if sys.stderr.isatty() and not args.no_progress else None
     started = time.perf_counter()
-    run_frames(pipeline, source, emit, progress.update if progress else None)
-    elapsed = time.perf_counter() - started
-    if progress:
-        progress.close()
-    if output:
-        output.close()
+    try:
+        run_frames(pipeline, source, emit, progress.update if progress else None)
+    finally:
+        elapsed = time.perf_counter() - started
+        if progress:
+            progress.close()
+        if mqtt is not None:
+            mqtt.close()
+        for output in shared:
+            output.close()
     frames = pipeline.times.frames
     summary = {
         "camera_id": camera.id,
@@ -190,6 +222,11 @@ def cmd_replay(args) -> int:
     }
     print(json.dumps(summary))
     return 0
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="shopper-edge: %(message)s",
+                        stream=sys.stderr)
 
 
 class _Progress:

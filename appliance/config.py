@@ -22,6 +22,9 @@ from appliance.errors import ConfigError
 DETECTORS = ("yolox_nano", "fastestdet")
 ZONE_KINDS = ("shelf", "checkout", "queue", "staff", "entrance", "area")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+# MQTT topic levels: no wildcards, no `$` topics, no empty levels.
+TOPIC_PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}(/[A-Za-z0-9_-]{1,32}){0,3}$")
+CLIENT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_{}-]{1,128}$")
 Point = tuple[float, float]
 
 
@@ -90,9 +93,38 @@ class CountingConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    ca: Path | None = None  # None: the system's trusted CAs
+    cert: Path | None = None  # client certificate and key, when the broker wants one
+    key: Path | None = None
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str
+    port: int
+    topic_prefix: str = "shopper"
+    # "{store}" and "{camera}" are filled in: every camera has its own session and will.
+    client_id: str = "shopper-edge-{store}-{camera}"
+    username: str | None = None
+    password_file: Path | None = None  # the password never sits in the YAML
+    tls: TlsConfig | None = None  # None: plain TCP
+    qos: int = 1
+    keepalive: int = 60
+    health_seconds: float = 60.0
+    # Windows wait here while the broker is unreachable; one SQLite file per camera.
+    spool_dir: Path = Path("/var/lib/shopper-edge/spool")
+    spool_max_messages: int = 100_000  # about 69 days of 60 s windows, about 40 MB
+
+    def client_id_for(self, store_id: str, camera_id: str) -> str:
+        return self.client_id.format(store=store_id, camera=camera_id)
+
+
+@dataclass(frozen=True)
 class OutputsConfig:
     # "-" is standard output; a path appends JSON lines to that file.
     jsonl: str | None = "-"
+    mqtt: MqttConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -152,9 +184,10 @@ class _Reader:
             raise self.fail(key, f"must be <= {high}, got {value}")
         return float(value)
 
-    def choice(self, value: Any, key: str, choices: tuple[str, ...]) -> str:
-        if value not in choices:
-            raise self.fail(key, f"expected one of {', '.join(choices)}, got {value!r}")
+    def choice(self, value: Any, key: str, choices: tuple) -> Any:
+        if isinstance(value, bool) or value not in choices:
+            raise self.fail(key, f"expected one of {', '.join(map(str, choices))}, "
+                            f"got {value!r}")
         return value
 
     def points(self, value: Any, key: str, count: int | None, fraction: bool) -> tuple[Point, ...]:
@@ -171,6 +204,12 @@ class _Reader:
             raise self.fail(key, f"expected [x, y], got {value!r}")
         x, y = (self.number(v, key, 0.0, 1.0 if fraction else None) for v in value)
         return (x, y)
+
+    def existing_file(self, value: Any, key: str) -> Path:
+        path = Path(self.resolve(self.string(value, key)))
+        if not path.is_file():
+            raise self.fail(key, f"{path}: no such file")
+        return path
 
     def resolve(self, value: str) -> str:
         """Relative paths are relative to the config file; URLs and devices stay as given."""
@@ -231,7 +270,7 @@ def parse_config(raw: Any, path: Path) -> Config:
         detection=_detection(r, top.get("detection", {}), "detection"),
         tracker=_tracker(r, top.get("tracker", {}), "tracker"),
         counting=_counting(r, top.get("counting", {}), "counting"),
-        outputs=_outputs(r, top.get("outputs", {}), "outputs"),
+        outputs=_outputs(r, top.get("outputs", {}), "outputs", len(parsed)),
         window_seconds=r.number(top.get("window_seconds", 60), "window_seconds", 1, 86400),
     )
 
@@ -331,9 +370,84 @@ def _counting(r: _Reader, raw: Any, key: str) -> CountingConfig:
     return CountingConfig(**values)
 
 
-def _outputs(r: _Reader, raw: Any, key: str) -> OutputsConfig:
-    o = r.mapping(raw, key, ("jsonl",))
+def _outputs(r: _Reader, raw: Any, key: str, cameras: int) -> OutputsConfig:
+    o = r.mapping(raw, key, ("jsonl", "mqtt"))
     jsonl = o.get("jsonl", "-")
     if jsonl is not None and jsonl != "-":
         jsonl = r.resolve(r.string(jsonl, _join(key, "jsonl")))
-    return OutputsConfig(jsonl=jsonl)
+    mqtt = o.get("mqtt")
+    return OutputsConfig(jsonl=jsonl, mqtt=None if mqtt is None
+                         else _mqtt(r, mqtt, _join(key, "mqtt"), cameras))
+
+
+def _mqtt(r: _Reader, raw: Any, key: str, cameras: int) -> MqttConfig:
+    defaults = MqttConfig(host="", port=0)
+    m = r.mapping(raw, key, ("host", "port", "topic_prefix", "client_id", "username",
+                             "password", "password_file", "tls", "qos", "keepalive",
+                             "health_seconds", "spool_dir", "spool_max_messages"))
+    if "password" in m:
+        raise r.fail(_join(key, "password"), "not allowed: put the password in a file readable "
+                     "only by the service and give its path as password_file")
+    if "host" not in m:
+        raise r.fail(_join(key, "host"), "missing")
+    tls = _tls(r, m.get("tls"), _join(key, "tls"))
+    client_id = r.string(m.get("client_id", defaults.client_id), _join(key, "client_id"))
+    if not CLIENT_ID_PATTERN.match(client_id):
+        raise r.fail(_join(key, "client_id"), "use 1-128 letters, digits, '-', '_' and the "
+                     "placeholders {store} and {camera}")
+    try:
+        client_id.format(store="s", camera="c")
+    except (KeyError, IndexError, ValueError):
+        raise r.fail(_join(key, "client_id"), "only {store} and {camera} may be filled in") \
+            from None
+    if cameras > 1 and "{camera}" not in client_id:
+        raise r.fail(_join(key, "client_id"), "must contain {camera} when the config has "
+                     "several cameras (each camera holds its own MQTT session)")
+    prefix = r.string(m.get("topic_prefix", defaults.topic_prefix), _join(key, "topic_prefix"))
+    if not TOPIC_PREFIX_PATTERN.match(prefix):
+        raise r.fail(_join(key, "topic_prefix"), f"{prefix!r} must be 1-4 topic levels of "
+                     "letters, digits, '-' or '_' (no wildcards, no leading '$' or '/')")
+    username = m.get("username")
+    password_file = m.get("password_file")
+    if password_file is not None:
+        password_file = r.existing_file(password_file, _join(key, "password_file"))
+        if username is None:
+            raise r.fail(_join(key, "username"), "missing (a password_file needs a username)")
+    return MqttConfig(
+        host=r.string(m["host"], _join(key, "host")),
+        port=int(r.number(m.get("port", 8883 if tls else 1883), _join(key, "port"), 1, 65535)),
+        topic_prefix=prefix,
+        client_id=client_id,
+        username=None if username is None else r.string(username, _join(key, "username")),
+        password_file=password_file,
+        tls=tls,
+        qos=int(r.choice(m.get("qos", 1), _join(key, "qos"), (0, 1, 2))),
+        keepalive=int(r.number(m.get("keepalive", 60), _join(key, "keepalive"), 5, 3600)),
+        health_seconds=r.number(m.get("health_seconds", 60), _join(key, "health_seconds"),
+                                1, 86400),
+        spool_dir=Path(r.resolve(r.string(m.get("spool_dir", str(defaults.spool_dir)),
+                                          _join(key, "spool_dir")))),
+        spool_max_messages=int(r.number(m.get("spool_max_messages", 100_000),
+                                        _join(key, "spool_max_messages"), 10, 10_000_000)),
+    )
+
+
+def _tls(r: _Reader, raw: Any, key: str) -> TlsConfig | None:
+    """`tls: true` trusts the system CAs; a mapping with `ca` turns TLS on unless
+    `enabled: false`; absent or `false` is plain TCP."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return TlsConfig()
+    t = r.mapping(raw, key, ("enabled", "ca", "cert", "key"))
+    enabled = t.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise r.fail(_join(key, "enabled"), f"expected true or false, got {enabled!r}")
+    if not enabled:
+        return None
+    files = {name: r.existing_file(t[name], _join(key, name)) if name in t else None
+             for name in ("ca", "cert", "key")}
+    if (files["cert"] is None) != (files["key"] is None):
+        raise r.fail(_join(key, "cert" if files["cert"] is None else "key"),
+                     "missing (a client certificate needs both cert and key)")
+    return TlsConfig(**files)

@@ -3,13 +3,14 @@
 Windows are aligned to multiples of the window length: of wall-clock time for live sources
 (a 60 s window runs from hh:mm:00 to hh:mm+1:00 UTC) and of media time for files (0-60 s,
 60-120 s, ... of the clip, shown as time since 1970-01-01T00:00:00Z). What leaves here is a plain
-JSON-able dict of counts and names (schema `shopper.counts/1`, docs/schema/counts-1.json),
+JSON-able dict of counts and names (schema `shopper.counts/1`, appliance/schemas/counts-1.json),
 so the process that publishes it never needs anything else from this side.
 """
 
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import UTC, datetime
 
 from appliance.analytics.lines import Crossing
@@ -67,6 +68,8 @@ class WindowAggregator:
         start = self._first if self._first is not None else self._start
         document = {
             "schema": SCHEMA,
+            # Random, so it says nothing; fixed once here, so a resent window keeps it.
+            "message_id": uuid.uuid4().hex,
             "store_id": self.store_id,
             "camera_id": self.camera_id,
             "clock": self.clock,

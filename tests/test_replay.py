@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import CLIPS, REPO, shopper_edge, truth_counts
 
-SCHEMA = json.loads((REPO / "docs" / "schema" / "counts-1.json").read_text())
+SCHEMA = json.loads((REPO / "appliance" / "schemas" / "counts-1.json").read_text())
 
 
 @pytest.mark.parametrize("clip", sorted(p.name for p in CLIPS.glob("*.mpg")))

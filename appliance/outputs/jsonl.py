@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import sys
+import threading
 from pathlib import Path
 
 from appliance.errors import ApplianceError
@@ -12,6 +12,7 @@ from appliance.errors import ApplianceError
 class JsonLinesOutput:
     def __init__(self, target: str):
         self.target = target
+        self._lock = threading.Lock()
         if target == "-":
             self._stream = sys.stdout
         else:
@@ -22,9 +23,10 @@ class JsonLinesOutput:
                 raise ApplianceError(f"{target}: cannot open for writing: {error.strerror}") \
                     from None
 
-    def write(self, document: dict) -> None:
-        self._stream.write(json.dumps(document, separators=(",", ":")) + "\n")
-        self._stream.flush()  # a window is small and rare: make it durable at once
+    def send(self, payload: bytes) -> None:
+        with self._lock:  # cameras of one process may share it
+            self._stream.write(payload.decode("ascii") + "\n")
+            self._stream.flush()  # a window is small and rare: make it durable at once
 
     def close(self) -> None:
         if self._stream is not sys.stdout:

@@ -36,6 +36,7 @@ READ_TIMEOUT_MS = 2000  # FFmpeg retries a read 3 times: a frozen camera fails i
 class SourceStats:
     frames_read: int = 0  # frames taken from the source
     frames_skipped: int = 0  # above the processing-rate cap, never decoded
+    frames_dropped: int = 0  # read but not decodable
     reconnects: int = 0
 
 
@@ -70,9 +71,10 @@ class FileSource:
     clock = "media"
     live = False
 
-    def __init__(self, path: str, max_fps: float | None = None):
+    def __init__(self, path: str, max_fps: float | None = None, realtime: bool = False):
         self.path = path
         self.cap_fps = max_fps
+        self.realtime = realtime  # sleep so frames come at the clip's own pace
         self.stats = SourceStats()
         if not Path(path).is_file():
             raise SourceError(f"{path}: no such video file")
@@ -88,9 +90,12 @@ class FileSource:
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
         rate = RateCap(self.cap_fps)
         index = 0
+        started = time.monotonic()
         try:
             while self._capture.grab():
                 timestamp = index / self.fps
+                if self.realtime:
+                    time.sleep(max(started + timestamp - time.monotonic(), 0.0))
                 index += 1
                 self.stats.frames_read += 1
                 if not rate.due(timestamp):
@@ -170,6 +175,8 @@ class StreamSource:
                 ok, frame = self._capture.retrieve()
                 if ok:
                     yield frame, timestamp
+                else:
+                    self.stats.frames_dropped += 1
         finally:
             if self._capture is not None:
                 self._capture.release()
