@@ -1,0 +1,1 @@
+"""Head office: subscribe to the stores' windows, store them, report on them."""

@@ -1,0 +1,157 @@
+"""Reports from stored windows: per store and camera, footfall by hour and coverage.
+
+A window counts in the hour its start falls in (windows are aligned to multiples of their
+length, so with a length that divides an hour none straddles two). Footfall is the sum of
+`in` over a camera's lines; a camera whose lines are all doors gives visitors. Coverage is
+the share of the stored windows' time that frames were processed for: a camera that was
+down shows low coverage rather than a quiet shop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from pathlib import Path
+
+from appliance.errors import ApplianceError
+from appliance.hq.store import StoredWindow
+
+
+@dataclass
+class CameraReport:
+    store_id: str
+    camera_id: str
+    clock: str = "wall"
+    windows: int = 0
+    partial_windows: int = 0
+    window_seconds: float = 0.0
+    observed_seconds: float = 0.0
+    first: str | None = None
+    last: str | None = None
+    status: str | None = None
+    lines: dict[str, list[int]] = field(default_factory=dict)  # line -> [in, out]
+    # hour -> line -> [in, out]
+    hours: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+
+    @property
+    def coverage(self) -> float:
+        return self.observed_seconds / self.window_seconds if self.window_seconds else 0.0
+
+    def footfall_by_hour(self) -> dict[str, int]:
+        return {hour: sum(c[0] for c in lines.values()) for hour, lines in self.hours.items()}
+
+    def as_dict(self) -> dict:
+        return {
+            "store_id": self.store_id, "camera_id": self.camera_id, "clock": self.clock,
+            "status": self.status, "windows": self.windows,
+            "partial_windows": self.partial_windows, "first_window": self.first,
+            "last_window": self.last, "observed_hours": round(self.observed_seconds / 3600, 3),
+            "coverage": round(self.coverage, 4),
+            "lines": {name: {"in": c[0], "out": c[1]} for name, c in self.lines.items()},
+            "footfall_by_hour": self.footfall_by_hour(),
+            "hours": {hour: {name: {"in": c[0], "out": c[1]} for name, c in lines.items()}
+                      for hour, lines in self.hours.items()},
+        }
+
+
+def build_reports(windows: Iterable[StoredWindow], zone: tzinfo,
+                  statuses: dict[tuple[str, str], tuple[str, str]] | None = None
+                  ) -> list[CameraReport]:
+    reports: dict[tuple[str, str], CameraReport] = {}
+    for w in windows:
+        key = (w.store_id, w.camera_id)
+        report = reports.get(key)
+        if report is None:
+            report = reports[key] = CameraReport(w.store_id, w.camera_id, clock=w.clock)
+        start, end = _parse(w.window_start), _parse(w.window_end)
+        report.windows += 1
+        report.partial_windows += w.partial
+        report.window_seconds += (end - start).total_seconds()
+        report.observed_seconds += w.observed_seconds
+        report.first = min(report.first or w.window_start, w.window_start)
+        report.last = max(report.last or w.window_end, w.window_end)
+        hour = start.astimezone(zone).strftime("%Y-%m-%d %H:00")
+        per_line = report.hours.setdefault(hour, {})
+        for name, (entered, exited) in w.lines.items():
+            for totals in (report.lines.setdefault(name, [0, 0]),
+                           per_line.setdefault(name, [0, 0])):
+                totals[0] += entered
+                totals[1] += exited
+    for (store_id, camera_id), (status, _at) in (statuses or {}).items():
+        if (store_id, camera_id) in reports:
+            reports[(store_id, camera_id)].status = status
+    for report in reports.values():
+        report.hours = dict(sorted(report.hours.items()))
+    return [reports[key] for key in sorted(reports)]
+
+
+def format_text(reports: list[CameraReport], zone_name: str) -> str:
+    if not reports:
+        return "no windows stored yet"
+    out = []
+    for r in reports:
+        out.append(f"store {r.store_id} / camera {r.camera_id}  (status: {r.status or 'unknown'}"
+                   f", clock: {r.clock})")
+        out.append(f"  windows {r.windows} ({r.partial_windows} partial), "
+                   f"{r.first} .. {r.last}, observed {r.observed_seconds / 3600:.2f} h, "
+                   f"coverage {r.coverage:.1%}")
+        totals = ", ".join(f"{name} in {c[0]} out {c[1]}" for name, c in r.lines.items())
+        out.append(f"  totals: {totals or 'no lines'}")
+        names = list(r.lines)
+        out.append(f"  {'hour (' + zone_name + ')':<18} {'footfall':>8}  "
+                   + "  ".join(f"{name + ' in/out':>16}" for name in names))
+        for hour, lines in r.hours.items():
+            cells = "  ".join(f"{_pair(lines.get(n, [0, 0])):>16}" for n in names)
+            out.append(f"  {hour:<18} {sum(c[0] for c in lines.values()):>8}  {cells}")
+        out.append("")
+    return "\n".join(out).rstrip()
+
+
+def plot(reports: list[CameraReport], directory: Path, zone_name: str) -> list[Path]:
+    """One PNG per camera: people in and out per hour."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ApplianceError("--plot needs matplotlib: pip install 'shopper-edge[hq]'") from None
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ApplianceError(f"{directory}: cannot create: {error.strerror}") from None
+    written = []
+    for r in reports:
+        hours = list(r.hours)
+        entered = [sum(c[0] for c in r.hours[h].values()) for h in hours]
+        exited = [sum(c[1] for c in r.hours[h].values()) for h in hours]
+        figure, axes = plt.subplots(figsize=(max(6, 0.5 * len(hours) + 2), 4))
+        x = range(len(hours))
+        axes.bar([i - 0.2 for i in x], entered, width=0.4, label="in")
+        axes.bar([i + 0.2 for i in x], exited, width=0.4, label="out")
+        axes.set_xticks(list(x), [h[5:] for h in hours], rotation=45, ha="right")
+        axes.set_ylabel("people")
+        axes.yaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.set_title(f"{r.store_id} / {r.camera_id}: people per hour ({zone_name}), "
+                       f"coverage {r.coverage:.0%}")
+        axes.legend()
+        figure.tight_layout()
+        path = directory / f"{r.store_id}-{r.camera_id}-footfall.png"
+        try:
+            figure.savefig(path, dpi=100)
+        except OSError as error:
+            raise ApplianceError(f"{path}: cannot write: {error.strerror}") from None
+        finally:
+            plt.close(figure)
+        written.append(path)
+    return written
+
+
+def _pair(counts: list[int]) -> str:
+    return f"{counts[0]}/{counts[1]}"
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))

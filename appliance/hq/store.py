@@ -1,0 +1,211 @@
+"""HQ storage of window documents: SQLite by default, PostgreSQL when given a URL.
+
+One row per window, keyed by its `message_id`, so a repeat (a QoS 1 redelivery, a spool
+resent after a crash) is ignored by the database itself; per-line counts in their own
+table for reporting; the whole document is kept too, so later schema fields need no
+migration to be stored. The SQL is the common subset of SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.errors import ApplianceError
+
+TABLES = (
+    """CREATE TABLE IF NOT EXISTS windows (
+        message_id TEXT PRIMARY KEY,
+        store_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        clock TEXT NOT NULL,
+        window_start TEXT NOT NULL,
+        window_end TEXT NOT NULL,
+        observed_seconds REAL NOT NULL,
+        partial BOOLEAN NOT NULL,
+        frames INTEGER NOT NULL,
+        document TEXT NOT NULL,
+        received_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS windows_by_camera ON windows "
+    "(store_id, camera_id, window_start)",
+    """CREATE TABLE IF NOT EXISTS line_counts (
+        message_id TEXT NOT NULL REFERENCES windows (message_id),
+        line TEXT NOT NULL,
+        entered INTEGER NOT NULL,
+        exited INTEGER NOT NULL,
+        PRIMARY KEY (message_id, line))""",
+    """CREATE TABLE IF NOT EXISTS camera_status (
+        store_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        changed_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, camera_id))""",
+)
+
+
+class StoreError(ApplianceError):
+    pass
+
+
+@dataclass(frozen=True)
+class StoredWindow:
+    store_id: str
+    camera_id: str
+    clock: str
+    window_start: str
+    window_end: str
+    observed_seconds: float
+    partial: bool
+    lines: dict[str, tuple[int, int]]  # line -> (in, out)
+
+
+class WindowStore:
+    def __init__(self, target: str):
+        self.target = target
+        self.postgres = target.startswith(("postgresql://", "postgres://"))
+        try:
+            if self.postgres:
+                self._db = _connect_postgres(target)
+                self._errors: tuple = (__import__("psycopg").Error,)
+            else:
+                path = Path(target.removeprefix("sqlite://"))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._db = sqlite3.connect(path, check_same_thread=False)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA foreign_keys=ON")
+                self._errors = (sqlite3.Error,)
+            with self._transaction() as cursor:
+                for statement in TABLES:
+                    cursor.execute(statement)
+        except StoreError:
+            raise
+        except Exception as error:  # sqlite3/psycopg errors, OSError
+            raise StoreError(f"{_redact(target)}: cannot open the database: "
+                             f"{_first_line(error)}") from None
+
+    def add_window(self, document: dict, received_at: str) -> bool:
+        """Store a validated counts document; False when its message_id is already stored."""
+        d = document
+        with self._transaction() as cursor:
+            cursor.execute(self._sql(
+                "INSERT INTO windows (message_id, store_id, camera_id, clock, window_start, "
+                "window_end, observed_seconds, partial, frames, document, received_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING"),
+                (d["message_id"], d["store_id"], d["camera_id"], d["clock"], d["window_start"],
+                 d["window_end"], d["observed_seconds"], d["partial"], d["frames"],
+                 json.dumps(d, separators=(",", ":")), received_at))
+            if cursor.rowcount != 1:
+                return False
+            for line, counts in d["lines"].items():
+                cursor.execute(self._sql("INSERT INTO line_counts (message_id, line, entered, "
+                                         "exited) VALUES (?, ?, ?, ?)"),
+                               (d["message_id"], line, counts["in"], counts["out"]))
+            return True
+
+    def set_status(self, store_id: str, camera_id: str, status: str, changed_at: str) -> None:
+        with self._transaction() as cursor:
+            cursor.execute(self._sql(
+                "INSERT INTO camera_status (store_id, camera_id, status, changed_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (store_id, camera_id) DO UPDATE SET "
+                "status = excluded.status, changed_at = excluded.changed_at"),
+                (store_id, camera_id, status, changed_at))
+
+    def windows(self, store_id: str | None = None, camera_id: str | None = None,
+                since: str | None = None, until: str | None = None) -> Iterator[StoredWindow]:
+        """Stored windows in time order per camera, with their line counts."""
+        where, params = [], []
+        for column, value, op in (("store_id", store_id, "="), ("camera_id", camera_id, "="),
+                                  ("window_start", since, ">="), ("window_start", until, "<")):
+            if value is not None:
+                where.append(f"w.{column} {op} ?")
+                params.append(value)
+        sql = ("SELECT w.message_id, w.store_id, w.camera_id, w.clock, w.window_start, "
+               "w.window_end, w.observed_seconds, w.partial, l.line, l.entered, l.exited "
+               "FROM windows w LEFT JOIN line_counts l ON l.message_id = w.message_id"
+               + (" WHERE " + " AND ".join(where) if where else "")
+               + " ORDER BY w.store_id, w.camera_id, w.window_start, w.message_id, l.line")
+        with self._transaction() as cursor:
+            rows = cursor.execute(self._sql(sql), params).fetchall()
+        current, lines = None, {}
+        for row in rows:
+            if current is not None and row[0] != current[0]:
+                yield _window(current, lines)
+                lines = {}
+            current = row
+            if row[8] is not None:
+                lines[row[8]] = (row[9], row[10])
+        if current is not None:
+            yield _window(current, lines)
+
+    def statuses(self) -> dict[tuple[str, str], tuple[str, str]]:
+        with self._transaction() as cursor:
+            rows = cursor.execute("SELECT store_id, camera_id, status, changed_at "
+                                  "FROM camera_status").fetchall()
+        return {(s, c): (status, at) for s, c, status, at in rows}
+
+    def close(self) -> None:
+        self._db.close()
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.postgres else sql
+
+    def _transaction(self):
+        return _Transaction(self)
+
+
+class _Transaction:
+    """A cursor inside one transaction, committed on success and rolled back on error;
+    database errors become one-line StoreErrors."""
+
+    def __init__(self, store: WindowStore):
+        self.store = store
+
+    def __enter__(self):
+        self.cursor = self.store._db.cursor()
+        return self.cursor
+
+    def __exit__(self, kind, error, traceback):
+        db = self.store._db
+        if error is None:
+            try:
+                db.commit()
+                return False
+            except self.store._errors as commit_error:
+                error = commit_error
+        try:
+            db.rollback()
+        except self.store._errors:
+            pass
+        if isinstance(error, self.store._errors):
+            raise StoreError(f"{_redact(self.store.target)}: {_first_line(error)}") from None
+        return False
+
+
+def _window(row, lines) -> StoredWindow:
+    return StoredWindow(store_id=row[1], camera_id=row[2], clock=row[3], window_start=row[4],
+                        window_end=row[5], observed_seconds=float(row[6]),
+                        partial=bool(row[7]), lines=lines)
+
+
+def _connect_postgres(url: str):
+    try:
+        import psycopg
+    except ImportError:
+        raise StoreError("PostgreSQL needs psycopg: pip install 'shopper-edge[hq]'") from None
+    return psycopg.connect(url, connect_timeout=10)
+
+
+def _redact(target: str) -> str:
+    """Never print a database password that sits in its URL."""
+    if "://" in target and "@" in target:
+        scheme, rest = target.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return target
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
