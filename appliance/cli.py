@@ -54,6 +54,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--realtime", action="store_true",
                    help="pace the clip at its own speed, like a live camera")
+    p.add_argument("--wait-broker", type=float, default=30.0, metavar="SECONDS",
+                   help="with outputs.mqtt: at the end, wait this long for the broker to take "
+                        "the spooled windows (default 30); what is left stays spooled")
     p.set_defaults(func=cmd_replay)
 
     p = sub.add_parser("models", help="list, fetch and verify model files")
@@ -207,7 +210,7 @@ def cmd_replay(args) -> int:
         if progress:
             progress.close()
         if mqtt is not None:
-            mqtt.close()
+            mqtt.close(drain_seconds=args.wait_broker, wait_for_broker=True)
         for output in shared:
             output.close()
     frames = pipeline.times.frames
@@ -217,6 +220,7 @@ def cmd_replay(args) -> int:
         "seconds": round(source.stats.frames_read / source.fps, 3),
         "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
         "windows": len(windows),
+        **({"unsent": mqtt.unsent} if mqtt is not None else {}),
         "lines": pipeline.totals(),
         "stage_ms": pipeline.times.ms_per_frame(),
     }

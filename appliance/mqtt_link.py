@@ -126,7 +126,9 @@ class MqttLink:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            self._refusal = f"broker refused the connection: {reason_code}"
+            hint = "; check the username and password file" \
+                if reason_code.value in (134, 135) else ""
+            self._refusal = f"broker refused the connection: {reason_code}{hint}"
             return
         self.connects += 1
         self.connected.set()

@@ -66,6 +66,7 @@ class MqttOutput:
         self._inflight: dict[int, int] = {}  # paho message id -> spool sequence number
         self._cursor = 0  # highest spool sequence number handed to paho
         self._refused_until = 0.0
+        self.unsent = 0  # windows left in the spool at close
         self._forwarder = threading.Thread(target=self._forward, name=f"spool-{camera_id}",
                                            daemon=True)
 
@@ -84,12 +85,16 @@ class MqttOutput:
                         self.spool.max_messages, dropped)
         self._wake.set()
 
-    def close(self, drain_seconds: float = 10.0) -> None:
-        """Send what is spooled (up to drain_seconds), say offline, disconnect. What is not
-        sent stays in the spool for the next start."""
+    def close(self, drain_seconds: float = 10.0, wait_for_broker: bool = False) -> None:
+        """Send what is spooled, for up to drain_seconds (waiting for the broker to come
+        back too when wait_for_broker), say offline, disconnect. What is not sent stays in
+        the spool for the next start."""
         deadline = time.monotonic() + drain_seconds
-        while self.link.connected.is_set() and time.monotonic() < deadline and \
-                time.monotonic() >= self._refused_until and (self.spool.depth() or self._inflight):
+        while time.monotonic() < deadline and (self.spool.depth() or self._inflight):
+            connected = self.link.connected.is_set()
+            if not (connected or wait_for_broker) or \
+                    (connected and time.monotonic() < self._refused_until):
+                break
             self._wake.set()
             time.sleep(0.05)
         if self.link.connected.is_set():
@@ -100,7 +105,7 @@ class MqttOutput:
         self.link.stop()
         self._wake.set()
         self._forwarder.join(timeout=10)
-        left = self.spool.depth()
+        left = self.unsent = self.spool.depth()
         if left:
             log.warning("%s: %d windows stay in the spool %s for the next start",
                         self.camera_id, left, self.spool.path)
@@ -118,7 +123,7 @@ class MqttOutput:
         self._wake.set()
 
     def _spool_status(self) -> str:
-        return f"; {self.spool.depth()} windows in the spool"
+        return f"; windows in the spool: {self.spool.depth()}"
 
     # -- the forwarding thread --------------------------------------------------------
 
