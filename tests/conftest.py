@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,40 @@ def shopper_edge(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
 def truth_counts(clip: str) -> dict:
     entered, left = json.loads((DATA / "caviar_front" / "truth.json").read_text())[clip][:2]
     return {"in": entered, "out": left}
+
+
+class HqProcess:
+    """`shopper-hq subscribe` as a real process; starts once it has subscribed."""
+
+    def __init__(self, port: int, db, *extra: str, client_id: str = "hq-test"):
+        import threading
+
+        self.db = db
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "appliance.hq.cli", "subscribe", "--host", "localhost",
+             "--port", str(port), "--db", str(db), "--client-id", client_id, *extra],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.lines: list[str] = []
+        self._subscribed = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        if not self._subscribed.wait(30):
+            self.process.kill()
+            raise AssertionError("HQ did not subscribe: " + "\n".join(self.lines))
+
+    def _read(self) -> None:
+        for line in self.process.stderr:
+            self.lines.append(line.rstrip("\n"))
+            if line.startswith("shopper-hq: subscribed to"):
+                self._subscribed.set()
+
+    def wait(self, seconds: float) -> int:
+        code = self.process.wait(seconds)
+        time.sleep(0.2)  # let the reader take the last lines
+        return code
+
+    def stop(self) -> tuple[dict, str]:
+        """SIGTERM; returns its final statistics and everything it logged."""
+        self.process.send_signal(signal.SIGTERM)
+        self.wait(20)
+        stats = [line for line in self.lines if line.startswith("{")]
+        return (json.loads(stats[-1]) if stats else {}), "\n".join(self.lines)

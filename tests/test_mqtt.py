@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.broker import Broker, make_ca, write_password
-from tests.conftest import CLIPS, REPO
+from tests.conftest import CLIPS, REPO, HqProcess
 
 SCHEMAS = REPO / "appliance" / "schemas"
 COUNTS = Draft202012Validator(json.loads((SCHEMAS / "counts-1.json").read_text()))
@@ -92,19 +92,13 @@ def replay(config: Path, clip: Path, *extra, background=False):
     return subprocess.run(command, capture_output=True, text=True, timeout=180)
 
 
-class Hq:
-    """`shopper-hq subscribe` as a real process, storing into its own SQLite file."""
+class Hq(HqProcess):
+    """HQ as the device's broker sees it: TLS, its own password, reading all stores."""
 
-    def __init__(self, broker: Broker, directory: Path, *extra, name="hq"):
-        self.db = directory / f"{name}.sqlite"
+    def __init__(self, broker: Broker, directory: Path):
         password = write_password(directory, "hq", USERS["hq"])
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "appliance.hq.cli", "subscribe", "--host", "localhost",
-             "--port", str(broker.port), "--tls-ca", str(broker.ca), "--username", "hq",
-             "--password-file", str(password), "--client-id", f"test-{name}", "--db",
-             str(self.db), *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: self.db.exists(), 20, "HQ to open its database")
-        time.sleep(0.5)  # and to subscribe
+        super().__init__(broker.port, directory / "hq.sqlite", "--tls-ca", str(broker.ca),
+                         "--username", "hq", "--password-file", str(password))
 
     def windows(self) -> list[dict]:
         """Stored windows in arrival order."""
@@ -113,12 +107,6 @@ class Hq:
         with sqlite3.connect(self.db) as db:
             return [json.loads(d) for (d,) in
                     db.execute("SELECT document FROM windows ORDER BY rowid")]
-
-    def stop(self) -> tuple[dict, str]:
-        self.process.send_signal(signal.SIGTERM)
-        _, err = self.process.communicate(timeout=20)
-        stats = json.loads([line for line in err.splitlines() if line.startswith("{")][-1])
-        return stats, err
 
 
 class Listener:

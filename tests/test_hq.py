@@ -1,0 +1,213 @@
+"""HQ: `shopper-hq subscribe` against a real Mosquitto, into SQLite and a real PostgreSQL;
+`shopper-hq report` on what it stored."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from appliance.analytics.lines import Crossing
+from appliance.hq.store import WindowStore
+from appliance.window import WindowAggregator
+from tests.broker import Broker
+from tests.conftest import HqProcess
+from tests.postgres import Postgres, postgres_bin
+
+T0 = 1_798_761_600.0  # 2027-01-01T00:00:00Z
+
+
+def windows(store="shop-1", camera="door", hours=2, per_hour=4, window=60.0) -> list[dict]:
+    """Wall-clock windows with `per_hour` people in (and one out) in each hour."""
+    aggregator = WindowAggregator(store, camera, ["door"], window, "wall")
+    documents = []
+    for hour in range(hours):
+        for i in range(per_hour):
+            t = T0 + hour * 3600 + i * 600 + 1
+            documents += aggregator.add(t, [Crossing("door", "in", t)] +
+                                        ([Crossing("door", "out", t)] if i == 0 else []))
+    documents += aggregator.flush()
+    return documents
+
+
+@pytest.fixture
+def broker(tmp_path):
+    broker = Broker(tmp_path / "broker").start()  # anonymous, plain: HQ logic only here
+    yield broker
+    broker.stop()
+
+
+def publisher(broker: Broker) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    return client
+
+
+def publish(client: mqtt.Client, topic: str, payload: bytes) -> None:
+    client.publish(topic, payload, qos=1).wait_for_publish(5)
+
+
+def start_hq(broker: Broker, db, *extra, client_id="hq-test") -> HqProcess:
+    return HqProcess(broker.port, db, *extra, client_id=client_id)
+
+
+def stored_ids(db) -> list[str]:
+    with sqlite3.connect(db) as connection:
+        return [i for (i,) in connection.execute("SELECT message_id FROM windows ORDER BY rowid")]
+
+
+def wait_for(condition, seconds=20):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_repeats_are_dropped_and_junk_is_rejected_without_stopping(broker, tmp_path):
+    db = tmp_path / "hq.sqlite"
+    hq = start_hq(broker, str(db))
+    client = publisher(broker)
+    first, second = windows(hours=1)[:2]
+    publish(client, "shopper/shop-1/door/counts", json.dumps(first).encode())
+    publish(client, "shopper/shop-1/door/counts", json.dumps(first).encode())  # a redelivery
+    publish(client, "shopper/shop-1/door/counts", b"\x89PNG\r\n\x1a\n\x00\x00")
+    publish(client, "shopper/shop-1/back/counts", json.dumps(first).encode())  # wrong camera
+    forged = dict(second, thumbnail="aGk=")
+    publish(client, "shopper/shop-1/door/counts", json.dumps(forged).encode())
+    publish(client, "shopper/shop-1/door/status", b"online")
+    publish(client, "shopper/shop-1/door/counts", json.dumps(second).encode())
+    assert wait_for(lambda: db.exists() and len(stored_ids(db)) == 2)
+    time.sleep(0.5)
+    client.loop_stop()
+    stats, err = hq.stop()
+    assert stats == {"stored": 2, "duplicates": 1, "rejected": 3, "statuses": 1}
+    assert stored_ids(db) == [first["message_id"], second["message_id"]]
+    assert "rejected a message on shopper/shop-1/door/counts: not JSON" in err
+    assert "store or camera differs from the topic" in err
+    assert "PNG" not in err and "aGk=" not in err
+
+
+def test_shared_subscription_splits_the_windows_between_instances(broker, tmp_path):
+    dbs = [tmp_path / "hq-a.sqlite", tmp_path / "hq-b.sqlite"]
+    hqs = [start_hq(broker, str(db), "--share", "hq", client_id=f"hq-{i}")
+           for i, db in enumerate(dbs)]
+    client = publisher(broker)
+    sent = windows(hours=1, per_hour=6, window=300)
+    for document in sent:
+        publish(client, "shopper/shop-1/door/counts", json.dumps(document).encode())
+    assert wait_for(lambda: all(db.exists() for db in dbs) and
+                    sum(len(stored_ids(db)) for db in dbs) == len(sent))
+    client.loop_stop()
+    for hq in hqs:
+        hq.stop()
+    a, b = (set(stored_ids(db)) for db in dbs)
+    assert a and b and not a & b  # both worked, none twice
+    assert a | b == {d["message_id"] for d in sent}
+
+
+def test_hq_queue_survives_hq_being_away(broker, tmp_path):
+    """A persistent session: what arrives while HQ is stopped is delivered when it returns."""
+    db = tmp_path / "hq.sqlite"
+    start_hq(broker, str(db)).stop()
+    client = publisher(broker)
+    sent = windows(hours=1)
+    for document in sent:
+        publish(client, "shopper/shop-1/door/counts", json.dumps(document).encode())
+    client.loop_stop()
+    hq = start_hq(broker, str(db))
+    assert wait_for(lambda: len(stored_ids(db)) == len(sent))
+    hq.stop()
+    assert stored_ids(db) == [d["message_id"] for d in sent]
+
+
+def report(db, *extra):
+    return subprocess.run([sys.executable, "-m", "appliance.hq.cli", "report", "--db", str(db),
+                           *map(str, extra)], capture_output=True, text=True, timeout=120)
+
+
+def test_report_footfall_by_hour_coverage_and_charts(tmp_path):
+    db = tmp_path / "hq.sqlite"
+    store = WindowStore(str(db))
+    for document in windows(hours=2, per_hour=4) + windows(camera="back", hours=1, per_hour=1):
+        assert store.add_window(document, "2027-01-01T03:00:00Z")
+    store.set_status("shop-1", "door", "online", "2027-01-01T03:00:00Z")
+    store.close()
+    result = report(db, "--json")
+    assert result.returncode == 0, result.stderr
+    door, back = sorted(json.loads(result.stdout), key=lambda r: r["camera_id"] != "door")
+    assert door["footfall_by_hour"] == {"2027-01-01 00:00": 4, "2027-01-01 01:00": 4}
+    assert door["lines"] == {"door": {"in": 8, "out": 2}}
+    assert door["status"] == "online" and back["status"] is None
+    assert back["footfall_by_hour"] == {"2027-01-01 00:00": 1}
+    assert 0 < door["coverage"] < 1  # frames in only 8 of the minutes the windows span
+
+    result = report(db, "--store", "shop-1", "--camera", "door", "--tz", "Europe/Paris",
+                    "--plot", tmp_path / "charts")
+    assert result.returncode == 0, result.stderr
+    assert "2027-01-01 01:00" in result.stdout and "2027-01-01 02:00" in result.stdout
+    assert "camera back" not in result.stdout
+    chart = tmp_path / "charts" / "shop-1-door-footfall.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--db", "missing.sqlite"], "missing.sqlite: no such database"),
+    (["--tz", "Mars/Olympus"], "--tz 'Mars/Olympus': unknown time zone"),
+])
+def test_report_bad_input_is_one_line(tmp_path, args, message):
+    db = tmp_path / "hq.sqlite"
+    WindowStore(str(db)).close()
+    result = subprocess.run([sys.executable, "-m", "appliance.hq.cli", "report", "--db",
+                             str(db), *args], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"shopper-hq: error: {message}"] or \
+        message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture
+def postgres():
+    if postgres_bin() is None:
+        pytest.skip("PostgreSQL is not installed (make system-deps installs it)")
+    server = Postgres().start()
+    yield server
+    server.remove()
+
+
+def test_postgresql_store_and_database_outage(broker, tmp_path, postgres):
+    """Windows go to PostgreSQL; when it fails HQ exits (3) without acknowledging, and the
+    broker redelivers the window to the restarted HQ."""
+    hq = start_hq(broker, postgres.url)
+    client = publisher(broker)
+    sent = windows(hours=1)
+    publish(client, "shopper/shop-1/door/counts", json.dumps(sent[0]).encode())
+    time.sleep(1)
+    postgres.stop()
+    publish(client, "shopper/shop-1/door/counts", json.dumps(sent[1]).encode())
+    assert hq.wait(30) == 3
+    err = "\n".join(hq.lines)
+    assert "shopper-hq: error: postgresql://***@127.0.0.1" in err or \
+        f"127.0.0.1:{postgres.port}" in err
+    postgres.start()
+    hq = start_hq(broker, postgres.url)
+    for document in sent[2:]:
+        publish(client, "shopper/shop-1/door/counts", json.dumps(document).encode())
+    client.loop_stop()
+    time.sleep(2)
+    stats, err = hq.stop()
+    store = WindowStore(postgres.url)
+    try:
+        stored = [w.window_start for w in store.windows()]
+    finally:
+        store.close()
+    assert stored == [d["window_start"] for d in sent]
+    result = report(postgres.url, "--json")
+    assert json.loads(result.stdout)[0]["lines"] == {"door": {"in": 4, "out": 1}}
