@@ -94,3 +94,58 @@ def test_check_config_command(tmp_path):
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in bad.stderr
     assert "cameras[0].lines.shop_door.points: expected 2 points, got 1" in lines[0]
+
+
+def _mqtt(tmp_path, **settings) -> dict:
+    raw = _example()
+    raw["outputs"]["mqtt"] = {"host": "broker.store.lan", **settings}
+    return raw
+
+
+def test_mqtt_section_defaults_and_tls(tmp_path):
+    ca = tmp_path / "ca.crt"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    secret = tmp_path / "front.password"
+    secret.write_text("s3cret\n")
+    config = load_config(_write(tmp_path, _mqtt(tmp_path, username="dev-front",
+                                                 password_file="front.password",
+                                                 tls={"ca": "ca.crt"})))
+    mqtt = config.outputs.mqtt
+    assert (mqtt.host, mqtt.port, mqtt.qos, mqtt.keepalive) == ("broker.store.lan", 8883, 1, 60)
+    assert mqtt.tls.ca == ca and mqtt.tls.cert is None  # TLS on because a CA is given
+    assert mqtt.password_file == secret and mqtt.topic_prefix == "shopper"
+    assert mqtt.client_id_for("s1", "front") == "shopper-edge-s1-front"
+    plain = load_config(_write(tmp_path, _mqtt(tmp_path))).outputs.mqtt
+    assert plain.tls is None and plain.port == 1883
+    off = load_config(_write(tmp_path, _mqtt(tmp_path, tls={"ca": "ca.crt", "enabled": False})))
+    assert off.outputs.mqtt.tls is None
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"password": "hunter2"}, "outputs.mqtt.password: not allowed: put the password in a file"),
+    ({"username": "u", "password_file": "nope.txt"}, "outputs.mqtt.password_file: "),
+    ({"password_file": "ca.crt"}, "outputs.mqtt.username: missing"),
+    ({"tls": {"ca": "ca.crt", "cert": "ca.crt"}}, "outputs.mqtt.tls.key: missing"),
+    ({"tls": {"ca": "missing.crt"}}, "missing.crt: no such file"),
+    ({"topic_prefix": "shopper/#"}, "outputs.mqtt.topic_prefix: 'shopper/#' must be"),
+    ({"topic_prefix": "$SYS"}, "outputs.mqtt.topic_prefix"),
+    ({"qos": 3}, "outputs.mqtt.qos: expected one of 0, 1, 2, got 3"),
+    ({"qos": True}, "outputs.mqtt.qos: expected one of"),
+    ({"port": 70000}, "outputs.mqtt.port: must be <= 65535"),
+    ({"client_id": "{camera}-{mac}"}, "outputs.mqtt.client_id: only {store} and {camera}"),
+    ({"spool_max_messages": 1}, "outputs.mqtt.spool_max_messages: must be >= 10"),
+    ({"broker": "x"}, "outputs.mqtt.broker: unknown key"),
+])
+def test_mqtt_mistakes_are_one_line(tmp_path, settings, message):
+    (tmp_path / "ca.crt").write_text("x")
+    with pytest.raises(ConfigError) as caught:
+        load_config(_write(tmp_path, _mqtt(tmp_path, **settings)))
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+    assert "hunter2" not in str(caught.value)
+
+
+def test_one_client_id_per_camera(tmp_path):
+    raw = _mqtt(tmp_path, client_id="edge-{store}")
+    raw["cameras"].append(dict(raw["cameras"][0], id="back"))
+    with pytest.raises(ConfigError, match="client_id: must contain {camera}"):
+        load_config(_write(tmp_path, raw))
