@@ -40,6 +40,7 @@ test: models
 
 bench: models
 	$(BIN)/shopper-edge bench --config $(CONFIG) --json bench-results/bench.json
+	$(BIN)/python tools/mqtt_bytes.py --json bench-results/mqtt-bytes.json
 
 lint: install
 	$(BIN)/ruff check appliance tests tools
