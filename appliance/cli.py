@@ -20,12 +20,16 @@ from appliance.errors import ApplianceError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = _parser()
+    return run_command(_parser(), argv)
+
+
+def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
+    """Parse and run a subcommand; an ApplianceError is one line on stderr and status 2."""
     args = parser.parse_args(argv)
     try:
         return args.func(args) or 0
     except ApplianceError as error:
-        print(f"shopper-edge: error: {error}", file=sys.stderr)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

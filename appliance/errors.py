@@ -15,3 +15,11 @@ class ModelError(ApplianceError):
 
 class SourceError(ApplianceError):
     pass
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for messages: a password inside it (user:pass@host) is never printed."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
+    return url

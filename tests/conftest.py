@@ -55,6 +55,18 @@ def shopper_edge(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
+def wait_for(condition, seconds: float = 20, what="the condition", poll=0.1) -> bool:
+    """Poll until condition() is true; fail the test naming `what` (a string, or a function
+    giving one, such as a log's text) after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {seconds} s waiting for "
+                         f"{what() if callable(what) else what}")
+
+
 def truth_counts(clip: str) -> dict:
     entered, left = json.loads((DATA / "caviar_front" / "truth.json").read_text())[clip][:2]
     return {"in": entered, "out": left}

@@ -9,14 +9,13 @@ import json
 import os
 import sqlite3
 import subprocess
-import time
 
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.broker import MOSQUITTO_PASSWD, Broker, write_password
-from tests.conftest import CLIPS, REPO, HqProcess, shopper_edge
+from tests.conftest import CLIPS, REPO, HqProcess, shopper_edge, wait_for
 
 DOCS = REPO / "docs" / "mosquitto"
 STORE = "store-0001"
@@ -91,9 +90,7 @@ def test_device_to_store_broker_to_bridge_to_hq(brokers, tmp_path, write_config)
         with sqlite3.connect(tmp_path / "hq.sqlite") as db:
             return db.execute("SELECT COUNT(*) FROM windows").fetchone()[0]
 
-    deadline = time.monotonic() + 30
-    while stored() < summary["windows"] and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: stored() >= summary["windows"], 30, "the windows at HQ")
     stats, _ = subscriber.stop()
     assert stored() == summary["windows"] == 6 and stats["stored"] == 6
 

@@ -17,7 +17,7 @@ from appliance.analytics.lines import Crossing
 from appliance.hq.store import WindowStore
 from appliance.window import WindowAggregator
 from tests.broker import Broker
-from tests.conftest import HqProcess
+from tests.conftest import HqProcess, wait_for
 from tests.postgres import Postgres, postgres_bin
 
 T0 = 1_798_761_600.0  # 2027-01-01T00:00:00Z
@@ -63,15 +63,6 @@ def stored_ids(db) -> list[str]:
         return [i for (i,) in connection.execute("SELECT message_id FROM windows ORDER BY rowid")]
 
 
-def wait_for(condition, seconds=20):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_repeats_are_dropped_and_junk_is_rejected_without_stopping(broker, tmp_path):
     db = tmp_path / "hq.sqlite"
     hq = start_hq(broker, str(db))
@@ -85,7 +76,7 @@ def test_repeats_are_dropped_and_junk_is_rejected_without_stopping(broker, tmp_p
     publish(client, "shopper/shop-1/door/counts", json.dumps(forged).encode())
     publish(client, "shopper/shop-1/door/status", b"online")
     publish(client, "shopper/shop-1/door/counts", json.dumps(second).encode())
-    assert wait_for(lambda: db.exists() and len(stored_ids(db)) == 2)
+    wait_for(lambda: db.exists() and len(stored_ids(db)) == 2)
     time.sleep(0.5)
     client.loop_stop()
     stats, err = hq.stop()
@@ -104,7 +95,7 @@ def test_shared_subscription_splits_the_windows_between_instances(broker, tmp_pa
     sent = windows(hours=1, per_hour=6, window=300)
     for document in sent:
         publish(client, "shopper/shop-1/door/counts", json.dumps(document).encode())
-    assert wait_for(lambda: all(db.exists() for db in dbs) and
+    wait_for(lambda: all(db.exists() for db in dbs) and
                     sum(len(stored_ids(db)) for db in dbs) == len(sent))
     client.loop_stop()
     for hq in hqs:
@@ -124,7 +115,7 @@ def test_hq_queue_survives_hq_being_away(broker, tmp_path):
         publish(client, "shopper/shop-1/door/counts", json.dumps(document).encode())
     client.loop_stop()
     hq = start_hq(broker, str(db))
-    assert wait_for(lambda: len(stored_ids(db)) == len(sent))
+    wait_for(lambda: len(stored_ids(db)) == len(sent))
     hq.stop()
     assert stored_ids(db) == [d["message_id"] for d in sent]
 

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.broker import Broker, make_ca, write_password
-from tests.conftest import CLIPS, REPO, HqProcess
+from tests.conftest import CLIPS, REPO, HqProcess, wait_for
 
 SCHEMAS = REPO / "appliance" / "schemas"
 COUNTS = Draft202012Validator(json.loads((SCHEMAS / "counts-1.json").read_text()))
@@ -134,15 +134,6 @@ class Listener:
     def close(self):
         self.client.loop_stop()
         self.client.disconnect()
-
-
-def wait_for(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_replay_windows_arrive_valid_with_status_and_health(broker, device):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import CLIPS, REPO
+from tests.conftest import CLIPS, REPO, wait_for
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -68,15 +68,6 @@ def _outs(stdout_path: Path) -> int:
     return sum(json.loads(line)["lines"]["shop_door"]["out"] for line in lines if line)
 
 
-def _wait_for(predicate, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
-
-
 def test_live_stream_reconnects_and_keeps_counting(tmp_path, models_dir):
     port = _free_port()
     # OneLeaveShop: one shopper walks out of the door about 7.6 s into each 11.8 s loop.
@@ -87,16 +78,15 @@ def test_live_stream_reconnects_and_keeps_counting(tmp_path, models_dir):
         appliance = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run",
                                       "--config", str(config)], stdout=out, stderr=err)
     try:
-        assert _wait_for(lambda: _outs(out_path) >= 1, 40), err_path.read_text()
+        wait_for(lambda: _outs(out_path) >= 1, 40, err_path.read_text, poll=0.5)
         before = _outs(out_path)
         _kill(server)
-        assert _wait_for(lambda: "stream lost" in err_path.read_text(), 20)
+        wait_for(lambda: "stream lost" in err_path.read_text(), 20, err_path.read_text, poll=0.5)
         time.sleep(2)
         server = _start_server(port, CLIPS / "OneLeaveShop1front.mpg")
-        assert _wait_for(lambda: "reconnected" in err_path.read_text(), 60), \
-            err_path.read_text()
+        wait_for(lambda: "reconnected" in err_path.read_text(), 60, err_path.read_text, poll=0.5)
         # The restarted stream begins the clip again: the shopper leaves once more.
-        assert _wait_for(lambda: _outs(out_path) > before, 40), err_path.read_text()
+        wait_for(lambda: _outs(out_path) > before, 40, err_path.read_text, poll=0.5)
         assert appliance.poll() is None  # still running
     finally:
         appliance.send_signal(signal.SIGTERM)

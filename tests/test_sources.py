@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from appliance.errors import SourceError
-from appliance.sources import FileSource, RateCap, _redact, open_source
+from appliance.errors import SourceError, redact_url
+from appliance.sources import FileSource, RateCap, open_source
 from tests.conftest import CLIPS
 
 
@@ -36,4 +36,4 @@ def test_missing_v4l2_device_and_picamera_are_clear_errors():
 
 
 def test_passwords_in_camera_urls_are_never_printed():
-    assert _redact("rtsp://admin:secret@10.0.0.5:554/s1") == "rtsp://***@10.0.0.5:554/s1"
+    assert redact_url("rtsp://admin:secret@10.0.0.5:554/s1") == "rtsp://***@10.0.0.5:554/s1"

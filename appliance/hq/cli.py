@@ -21,14 +21,9 @@ from appliance.errors import ApplianceError
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return args.func(args) or 0
-    except ApplianceError as error:
-        print(f"shopper-hq: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+    from appliance.cli import run_command
+
+    return run_command(_parser(), argv)
 
 
 def _parser() -> argparse.ArgumentParser:

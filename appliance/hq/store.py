@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, redact_url
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS windows (
@@ -83,7 +83,7 @@ class WindowStore:
         except StoreError:
             raise
         except Exception as error:  # sqlite3/psycopg errors, OSError
-            raise StoreError(f"{_redact(target)}: cannot open the database: "
+            raise StoreError(f"{redact_url(target)}: cannot open the database: "
                              f"{_first_line(error)}") from None
 
     def add_window(self, document: dict, received_at: str) -> bool:
@@ -180,7 +180,7 @@ class _Transaction:
         except self.store._errors:
             pass
         if isinstance(error, self.store._errors):
-            raise StoreError(f"{_redact(self.store.target)}: {_first_line(error)}") from None
+            raise StoreError(f"{redact_url(self.store.target)}: {_first_line(error)}") from None
         return False
 
 
@@ -196,14 +196,6 @@ def _connect_postgres(url: str):
     except ImportError:
         raise StoreError("PostgreSQL needs psycopg: pip install 'shopper-edge[hq]'") from None
     return psycopg.connect(url, connect_timeout=10)
-
-
-def _redact(target: str) -> str:
-    """Never print a database password that sits in its URL."""
-    if "://" in target and "@" in target:
-        scheme, rest = target.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return target
 
 
 def _first_line(error: BaseException) -> str:

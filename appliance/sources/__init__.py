@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from appliance.errors import SourceError
+from appliance.errors import SourceError, redact_url
 
 log = logging.getLogger("shopper_edge.sources")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
@@ -126,7 +126,7 @@ class StreamSource:
         self.stats = SourceStats()
         self._capture = self._open()
         if self._capture is None:
-            raise SourceError(f"{_redact(source)}: cannot open the stream "
+            raise SourceError(f"{redact_url(source)}: cannot open the stream "
                               "(refused, unreachable or not a video)")
 
     def _open(self):
@@ -156,15 +156,15 @@ class StreamSource:
                     self._capture = self._open()
                     if self._capture is None:
                         log.info("%s: still unreachable, next try in %.1f s",
-                                 _redact(self.source), delay)
+                                 redact_url(self.source), delay)
                         continue
                     self.stats.reconnects += 1
-                    log.info("%s: reconnected (reconnects: %d)", _redact(self.source),
+                    log.info("%s: reconnected (reconnects: %d)", redact_url(self.source),
                              self.stats.reconnects)
                 if not self._capture.grab():
                     self._capture.release()
                     self._capture = None
-                    log.warning("%s: stream lost, reconnecting", _redact(self.source))
+                    log.warning("%s: stream lost, reconnecting", redact_url(self.source))
                     continue
                 delay = self.backoff[0]
                 timestamp = time.time()
@@ -220,11 +220,3 @@ class PiCameraSource:
                 yield self._camera.capture_array("main"), timestamp  # RGB888 is BGR order
         finally:
             self._camera.stop()
-
-
-def _redact(url: str) -> str:
-    """Never print a camera password that sits in its URL."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-    return url
