@@ -136,6 +136,8 @@ def test_report_footfall_by_hour_coverage_and_charts(tmp_path):
     assert result.returncode == 0, result.stderr
     door, back = sorted(json.loads(result.stdout), key=lambda r: r["camera_id"] != "door")
     assert door["footfall_by_hour"] == {"2027-01-01 00:00": 4, "2027-01-01 01:00": 4}
+    assert door["footfall_by_day"] == {"2027-01-01": 8} and door["peak_hour"] == \
+        "2027-01-01 00:00"
     assert door["lines"] == {"door": {"in": 8, "out": 2}}
     assert door["status"] == "online" and back["status"] is None
     assert back["footfall_by_hour"] == {"2027-01-01 00:00": 1}
@@ -145,9 +147,26 @@ def test_report_footfall_by_hour_coverage_and_charts(tmp_path):
                     "--plot", tmp_path / "charts")
     assert result.returncode == 0, result.stderr
     assert "2027-01-01 01:00" in result.stdout and "2027-01-01 02:00" in result.stdout
+    assert "footfall by day: 2027-01-01 8; peak hour 2027-01-01 01:00 (4 in)" in result.stdout
     assert "camera back" not in result.stdout
     chart = tmp_path / "charts" / "shop-1-door-footfall.png"
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
+
+
+def test_subscribe_bad_input_is_one_line(tmp_path):
+    for args, message in (
+        (["--db", "/proc/no/such/dir/hq.sqlite"], "cannot open the database"),
+        (["--share", "a/b"], "--share 'a/b': one topic level"),
+        (["--tls-ca", str(tmp_path / "none.crt")], "--tls-ca"),
+        (["--password-file", str(tmp_path / "none")], "--password-file"),
+    ):
+        result = subprocess.run([sys.executable, "-m", "appliance.hq.cli", "subscribe",
+                                 "--host", "127.0.0.1", "--db", str(tmp_path / "hq.sqlite"),
+                                 *args], capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2, args
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("shopper-hq: error: ")
+        assert message in lines[0]
 
 
 @pytest.mark.parametrize("args, message", [

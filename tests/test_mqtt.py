@@ -269,6 +269,13 @@ def test_refusals_are_reported_in_one_line_and_the_spool_is_kept(broker, device,
     camera = "back" if case == "another camera's topic" else "front"
     assert summary["unsent"] == summary["windows"] == 12
     assert len(spooled_ids(spool_of(tmp_path, camera))) == 12
+    # Only the spool's own files were written, and they hold only schema-valid aggregates.
+    spool = spool_of(tmp_path, camera)
+    assert {p.name for p in spool.parent.iterdir()} <= {spool.name, spool.name + "-wal",
+                                                         spool.name + "-shm"}
+    with sqlite3.connect(spool) as db:
+        for (payload,) in db.execute("SELECT payload FROM messages"):
+            COUNTS.validate(json.loads(payload))
     assert listener.of("counts") == []
 
 

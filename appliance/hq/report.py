@@ -41,6 +41,16 @@ class CameraReport:
     def footfall_by_hour(self) -> dict[str, int]:
         return {hour: sum(c[0] for c in lines.values()) for hour, lines in self.hours.items()}
 
+    def footfall_by_day(self) -> dict[str, int]:
+        days: dict[str, int] = {}
+        for hour, people in self.footfall_by_hour().items():
+            days[hour[:10]] = days.get(hour[:10], 0) + people
+        return days
+
+    def peak_hour(self) -> tuple[str, int] | None:
+        hours = self.footfall_by_hour()
+        return max(hours.items(), key=lambda item: item[1]) if hours else None
+
     def as_dict(self) -> dict:
         return {
             "store_id": self.store_id, "camera_id": self.camera_id, "clock": self.clock,
@@ -49,7 +59,9 @@ class CameraReport:
             "last_window": self.last, "observed_hours": round(self.observed_seconds / 3600, 3),
             "coverage": round(self.coverage, 4),
             "lines": {name: {"in": c[0], "out": c[1]} for name, c in self.lines.items()},
+            "footfall_by_day": self.footfall_by_day(),
             "footfall_by_hour": self.footfall_by_hour(),
+            "peak_hour": self.peak_hour()[0] if self.hours else None,
             "hours": {hour: {name: {"in": c[0], "out": c[1]} for name, c in lines.items()}
                       for hour, lines in self.hours.items()},
         }
@@ -98,6 +110,9 @@ def format_text(reports: list[CameraReport], zone_name: str) -> str:
                    f"coverage {r.coverage:.1%}")
         totals = ", ".join(f"{name} in {c[0]} out {c[1]}" for name, c in r.lines.items())
         out.append(f"  totals: {totals or 'no lines'}")
+        days = ", ".join(f"{day} {people}" for day, people in r.footfall_by_day().items())
+        peak = r.peak_hour()
+        out.append(f"  footfall by day: {days}; peak hour {peak[0]} ({peak[1]} in)")
         names = list(r.lines)
         out.append(f"  {'hour (' + zone_name + ')':<18} {'footfall':>8}  "
                    + "  ".join(f"{name + ' in/out':>16}" for name in names))
