@@ -174,7 +174,7 @@ class MqttOutput:
             if reason_code.is_failure:
                 # Kept in the spool and tried again later, in order, from this one.
                 self.link.report(f"broker refused a window on {self.topics['counts']}: "
-                             f"{reason_code}")
+                                 f"{reason_code}")
                 self._refused_until = time.monotonic() + REFUSED_RETRY_SECONDS
                 self._cursor = min(self._cursor, seq - 1)
             else:
