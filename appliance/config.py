@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from appliance.errors import ConfigError
+from appliance.privacy import PrivacyConfig
 
 DETECTORS = ("yolox_nano", "fastestdet")
 ZONE_KINDS = ("shelf", "checkout", "queue", "staff", "entrance", "area")
@@ -137,6 +138,7 @@ class Config:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     counting: CountingConfig = field(default_factory=CountingConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     window_seconds: float = 60.0
 
     def camera(self, camera_id: str | None) -> CameraConfig:
@@ -247,7 +249,7 @@ def load_config(path: str | Path) -> Config:
 def parse_config(raw: Any, path: Path) -> Config:
     r = _Reader(path)
     top = r.mapping(raw, "", ("store_id", "cameras", "models", "detection", "tracker",
-                              "counting", "outputs", "window_seconds"))
+                              "counting", "outputs", "privacy", "window_seconds"))
     if "store_id" not in top:
         raise r.fail("store_id", "missing")
     if "cameras" not in top:
@@ -271,6 +273,7 @@ def parse_config(raw: Any, path: Path) -> Config:
         tracker=_tracker(r, top.get("tracker", {}), "tracker"),
         counting=_counting(r, top.get("counting", {}), "counting"),
         outputs=_outputs(r, top.get("outputs", {}), "outputs", len(parsed)),
+        privacy=_privacy(r, top.get("privacy", {}), "privacy"),
         window_seconds=r.number(top.get("window_seconds", 60), "window_seconds", 1, 86400),
     )
 
@@ -368,6 +371,21 @@ def _counting(r: _Reader, raw: Any, key: str) -> CountingConfig:
     values = {name: r.number(c.get(name, getattr(defaults, name)), _join(key, name), 0)
               for name in defaults.__dataclass_fields__}
     return CountingConfig(**values)
+
+
+def _privacy(r: _Reader, raw: Any, key: str) -> PrivacyConfig:
+    p = r.mapping(raw, key, ("min_count", "epsilon", "sensitivity"))
+    min_count = r.number(p.get("min_count", 5), _join(key, "min_count"), 1, 1000)
+    if min_count != int(min_count):
+        raise r.fail(_join(key, "min_count"), f"expected a whole number, got {min_count}")
+    epsilon = p.get("epsilon")
+    sensitivity = r.number(p.get("sensitivity", 2), _join(key, "sensitivity"), 1, 100)
+    return PrivacyConfig(
+        min_count=int(min_count),
+        epsilon=None if epsilon is None else r.number(epsilon, _join(key, "epsilon"), 0, 100,
+                                                      low_open=True),
+        sensitivity=int(sensitivity),
+    )
 
 
 def _outputs(r: _Reader, raw: Any, key: str, cameras: int) -> OutputsConfig:

@@ -35,6 +35,8 @@ def new_client(client_id: str, username: str | None, password: str | None,
     if username is not None:
         client.username_pw_set(username, password)
     if tls is not None:
+        if tls[2] is not None:
+            check_private(Path(tls[2]), "TLS key")
         ca, cert, key = (None if p is None else str(p) for p in tls)
         try:
             client.tls_set(ca_certs=ca, certfile=cert, keyfile=key, cert_reqs=ssl.CERT_REQUIRED)
@@ -45,9 +47,23 @@ def new_client(client_id: str, username: str | None, password: str | None,
     return client
 
 
+def check_private(path: Path, what: str) -> None:
+    """Refuse a secret that the group or others may read: on a breached device, another
+    account must not get the broker credentials."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        raise ApplianceError(f"{path}: cannot read the {what}: {error.strerror}") from None
+    if mode & 0o077:
+        raise ApplianceError(f"{path}: the {what} is readable by group or others "
+                             f"(mode {mode & 0o777:04o}); chmod 600 it, owned by the service "
+                             "user")
+
+
 def read_password(path: Path | None) -> str | None:
     if path is None:
         return None
+    check_private(Path(path), "MQTT password file")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:

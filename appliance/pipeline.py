@@ -17,6 +17,7 @@ from appliance.config import CameraConfig, Config
 from appliance.detect.person import PersonDetector, build_detector
 from appliance.inference.backend import OnnxBackend
 from appliance.inference.models import load_manifest, verified_path
+from appliance.privacy import protect
 from appliance.track.tracker import Tracker
 from appliance.window import WindowAggregator
 
@@ -78,7 +79,8 @@ class CameraPipeline:
         tracks = self.tracker.update(detections, timestamp)
         t4 = time.perf_counter()
         crossings = [c for counter in self.counters for c in counter.update(tracks, timestamp)]
-        documents = self.windows.add(timestamp, crossings)
+        documents = [protect(d, self.config.privacy)
+                     for d in self.windows.add(timestamp, crossings)]
         t5 = time.perf_counter()
         t["preprocess"] += t1 - t0
         t["inference"] += t2 - t1
@@ -91,7 +93,7 @@ class CameraPipeline:
     def finish(self) -> list[dict]:
         """The source ended: close the open window."""
         self.tracker.flush()
-        return self.windows.flush()
+        return [protect(d, self.config.privacy) for d in self.windows.flush()]
 
     def totals(self) -> dict[str, dict[str, int]]:
         return {counter.name: dict(counter.counts) for counter in self.counters} or \

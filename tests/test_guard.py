@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from appliance.outputs import Outputs, guard
+from appliance.privacy import PrivacyConfig, protect
 from appliance.window import WindowAggregator
 
 STORE, CAMERA = "shop-1", "door"
@@ -18,7 +19,7 @@ STORE, CAMERA = "shop-1", "door"
 def window() -> dict:
     aggregator = WindowAggregator(STORE, CAMERA, ["door"], 60, "wall")
     aggregator.add(1_800_000_000.0, [])
-    return aggregator.flush()[0]
+    return protect(aggregator.flush()[0], PrivacyConfig())
 
 
 def test_a_window_from_the_aggregator_passes_and_comes_back_as_compact_json():

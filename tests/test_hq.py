@@ -15,6 +15,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from appliance.analytics.lines import Crossing
 from appliance.hq.store import WindowStore
+from appliance.privacy import PrivacyConfig, protect
 from appliance.window import WindowAggregator
 from tests.broker import Broker
 from tests.conftest import HqProcess, wait_for
@@ -33,7 +34,7 @@ def windows(store="shop-1", camera="door", hours=2, per_hour=4, window=60.0) -> 
             documents += aggregator.add(t, [Crossing("door", "in", t)] +
                                         ([Crossing("door", "out", t)] if i == 0 else []))
     documents += aggregator.flush()
-    return documents
+    return [protect(d, PrivacyConfig(min_count=1)) for d in documents]
 
 
 @pytest.fixture

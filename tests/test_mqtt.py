@@ -309,3 +309,24 @@ def test_device_password_never_sits_in_the_config(tmp_path, write_config):
     assert result.returncode == 2
     assert "outputs.mqtt.password: not allowed" in result.stderr
     assert os.linesep not in result.stderr.strip()
+
+
+@pytest.mark.parametrize("secret", ["password", "key"])
+def test_secrets_readable_by_others_are_refused_naming_the_file(tmp_path, write_config,
+                                                                 secret):
+    password = write_password(tmp_path, "dev", "front-secret")
+    key = tmp_path / "client.key"
+    key.write_text("-----BEGIN EC PRIVATE KEY-----\n")
+    key.chmod(0o600)
+    (password if secret == "password" else key).chmod(0o640)
+    ca = make_ca(tmp_path, "ca")[2]
+    config = write_config(outputs={"jsonl": None, "mqtt": {
+        "host": "localhost", "port": 1, "username": "dev-front", "password_file": str(password),
+        "tls": {"ca": str(ca), "cert": str(ca), "key": str(key)},
+        "spool_dir": str(tmp_path / "spool")}})
+    result = replay(config, SHORT_CLIP)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    bad = password if secret == "password" else key
+    assert lines[0].startswith(f"shopper-edge: error: {bad}: ") and "mode 0640" in lines[0]

@@ -1,5 +1,7 @@
 """Reports from stored windows: per store and camera, footfall by hour and coverage.
 
+A suppressed count (null: below the device's small-count threshold) adds nothing and is
+counted in `suppressed_counts`, so totals are then lower bounds.
 A window counts in the hour its start falls in (windows are aligned to multiples of their
 length, so with a length that divides an hour none straddles two). Footfall is the sum of
 `in` over a camera's lines; a camera whose lines are all doors gives visitors. Coverage is
@@ -31,6 +33,7 @@ class CameraReport:
     last: str | None = None
     status: str | None = None
     lines: dict[str, list[int]] = field(default_factory=dict)  # line -> [in, out]
+    suppressed: int = 0  # counts published as null (small-count protection)
     # hour -> line -> [in, out]
     hours: dict[str, dict[str, list[int]]] = field(default_factory=dict)
 
@@ -55,7 +58,8 @@ class CameraReport:
         return {
             "store_id": self.store_id, "camera_id": self.camera_id, "clock": self.clock,
             "status": self.status, "windows": self.windows,
-            "partial_windows": self.partial_windows, "first_window": self.first,
+            "partial_windows": self.partial_windows, "suppressed_counts": self.suppressed,
+            "first_window": self.first,
             "last_window": self.last, "observed_hours": round(self.observed_seconds / 3600, 3),
             "coverage": round(self.coverage, 4),
             "lines": {name: {"in": c[0], "out": c[1]} for name, c in self.lines.items()},
@@ -86,10 +90,12 @@ def build_reports(windows: Iterable[StoredWindow], zone: tzinfo,
         hour = start.astimezone(zone).strftime("%Y-%m-%d %H:00")
         per_line = report.hours.setdefault(hour, {})
         for name, (entered, exited) in w.lines.items():
+            # A suppressed count (None) is below the device's threshold: unknown, not 0.
+            report.suppressed += (entered is None) + (exited is None)
             for totals in (report.lines.setdefault(name, [0, 0]),
                            per_line.setdefault(name, [0, 0])):
-                totals[0] += entered
-                totals[1] += exited
+                totals[0] += entered or 0
+                totals[1] += exited or 0
     for (store_id, camera_id), (status, _at) in (statuses or {}).items():
         if (store_id, camera_id) in reports:
             reports[(store_id, camera_id)].status = status
@@ -110,6 +116,9 @@ def format_text(reports: list[CameraReport], zone_name: str) -> str:
                    f"coverage {r.coverage:.1%}")
         totals = ", ".join(f"{name} in {c[0]} out {c[1]}" for name, c in r.lines.items())
         out.append(f"  totals: {totals or 'no lines'}")
+        if r.suppressed:
+            out.append(f"  {r.suppressed} counts were suppressed on the device (below its "
+                       "threshold): totals here are lower bounds")
         days = ", ".join(f"{day} {people}" for day, people in r.footfall_by_day().items())
         peak = r.peak_hour()
         out.append(f"  footfall by day: {days}; peak hour {peak[0]} ({peak[1]} in)")

@@ -34,8 +34,8 @@ TABLES = (
     """CREATE TABLE IF NOT EXISTS line_counts (
         message_id TEXT NOT NULL REFERENCES windows (message_id),
         line TEXT NOT NULL,
-        entered INTEGER NOT NULL,
-        exited INTEGER NOT NULL,
+        entered INTEGER,
+        exited INTEGER,
         PRIMARY KEY (message_id, line))""",
     """CREATE TABLE IF NOT EXISTS camera_status (
         store_id TEXT NOT NULL,
@@ -59,7 +59,7 @@ class StoredWindow:
     window_end: str
     observed_seconds: float
     partial: bool
-    lines: dict[str, tuple[int, int]]  # line -> (in, out)
+    lines: dict[str, tuple[int | None, int | None]]  # line -> (in, out); None: suppressed
 
 
 class WindowStore:

@@ -1,0 +1,118 @@
+"""Small-count protection of a window before it leaves the device.
+
+1. Optional differential privacy: each count gets discrete Laplace noise (the two-sided
+   geometric mechanism, the exact integer form of Laplace noise, immune to the
+   floating-point attacks on continuous Laplace) of scale `sensitivity / epsilon`, then is
+   clamped at zero. One person changes a window's counts by at most `sensitivity` in total
+   (crossing a door in and back out is 2), so each window is epsilon-differentially private
+   for every person; a person seen in n windows is protected at n * epsilon.
+2. Small-count suppression: every count from 1 to k-1 (`min_count` k) is published as null
+   and named in `suppressed`; a zero describes nobody and is published. Complementary
+   suppression: where a published total is the sum of some cells, no such group may have
+   exactly one hidden cell, or it would be the total minus the others. The smallest other
+   non-zero cell is hidden too (a hidden zero would leave the sum to the one small cell);
+   with no such cell the total is hidden instead. Repeated until no group has exactly one.
+
+k = 1 turns suppression off (tests, evaluation). The default is k = 5.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+Path = tuple[str, ...]  # where a count sits in the document, e.g. ("lines", "door", "in")
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    min_count: int = 5
+    epsilon: float | None = None  # None: no noise
+    sensitivity: int = 2
+
+
+@dataclass(frozen=True)
+class Group:
+    """A published total and the cells it is the sum of."""
+
+    total: Path
+    members: tuple[Path, ...]
+
+
+def count_cells(document: dict) -> tuple[list[Path], list[Group]]:
+    """The integer counts of a window document that protection applies to, and the sums
+    among them. Lines publish no totals, so they form no groups (yet)."""
+    cells = [("lines", name, direction) for name, counts in document["lines"].items()
+             for direction in ("in", "out")]
+    return cells, []
+
+
+def protect(document: dict, config: PrivacyConfig,
+            rng: np.random.Generator | None = None) -> dict:
+    """A copy of the window document with noise added and small counts suppressed."""
+    cells, groups = count_cells(document)
+    values = {path: _get(document, path) for path in cells}
+    if config.epsilon is not None:
+        rng = rng or np.random.default_rng()  # seeded from the OS
+        scale = config.sensitivity / config.epsilon
+        values = {path: max(0, v + discrete_laplace(rng, scale)) for path, v in values.items()}
+    hidden = suppress(values, groups, config.min_count)
+    result = _copy(document)
+    for path, value in values.items():
+        _set(result, path, None if path in hidden else int(value))
+    result["suppressed"] = [".".join(path) for path in cells if path in hidden]
+    return result
+
+
+def suppress(values: dict[Path, int], groups: Iterable[Group], min_count: int) -> set[Path]:
+    """Primary suppression (0 < value < min_count) plus complementary suppression."""
+    hidden = {path for path, value in values.items() if 0 < value < min_count}
+    groups = list(groups)
+    changed = True
+    while changed:
+        changed = False
+        for group in groups:
+            if group.total in hidden:
+                continue  # no published total to subtract from
+            members_hidden = [m for m in group.members if m in hidden]
+            if len(members_hidden) != 1:
+                continue
+            candidates = [m for m in group.members if m not in hidden and values[m] > 0]
+            if candidates:
+                # The smallest other cell costs the least information.
+                hidden.add(min(candidates, key=lambda m: (values[m], m)))
+            else:
+                hidden.add(group.total)
+            changed = True
+    return hidden
+
+
+def discrete_laplace(rng: np.random.Generator, scale: float) -> int:
+    """One draw of two-sided geometric noise with P(k) proportional to exp(-|k| / scale)."""
+    p = 1.0 - math.exp(-1.0 / scale)
+    # The difference of two geometric variables (failures before success) is two-sided
+    # geometric with the same parameter.
+    return int(rng.geometric(p) - rng.geometric(p))
+
+
+def _get(document: dict, path: Path):
+    node = document
+    for key in path:
+        node = node[key]
+    return node
+
+
+def _set(document: dict, path: Path, value) -> None:
+    node = document
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+def _copy(value):
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
