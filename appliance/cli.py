@@ -11,7 +11,6 @@ import json
 import logging
 import signal
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -111,15 +110,16 @@ def cmd_check_config(args) -> int:
     return 0
 
 
-def _open_outputs(config, camera, pipeline, source, shared: list):
+def _open_outputs(config, camera, pipeline, source_stats, shared: list):
     """The camera's guarded outputs: the shared JSON lines output, and MQTT when configured
-    (its own connection, spool and last will per camera). Returns (outputs, mqtt or None)."""
+    (its own connection, spool and last will per camera). Returns (outputs, mqtt or None).
+    `pipeline` and `source_stats` are read for health only."""
     from appliance.health import HealthMonitor
     from appliance.inference.models import load_manifest
     from appliance.outputs import Outputs
 
     spec = load_manifest()[config.models.detector]
-    monitor = HealthMonitor(config.store_id, camera.id, pipeline, source.stats,
+    monitor = HealthMonitor(config.store_id, camera.id, pipeline, source_stats,
                             {spec.name: {"file": spec.file, "sha256": spec.sha256}})
     outputs = list(shared)
     mqtt = None
@@ -139,51 +139,25 @@ def _jsonl(target: str | None):
 
 
 def cmd_run(args) -> int:
+    """The publisher: starts one pixel worker per camera and alone talks to the network."""
     from appliance.config import load_config
-    from appliance.pipeline import CameraPipeline, load_detector, run_frames
-    from appliance.sources import open_source
+    from appliance.inference.models import load_manifest, verified_path
+    from appliance.publisher import Publisher
 
     _log_to_stderr()
     config = load_config(args.config)
     cameras = [config.camera(args.camera)] if args.camera else list(config.cameras)
-    detector = load_detector(config)
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    verified_path(config.models.dir, load_manifest()[config.models.detector])  # fail early
     shared = _jsonl(config.outputs.jsonl)
-    sources = [open_source(camera.source, camera.fps, stop) for camera in cameras]
-    pipelines = [CameraPipeline(config, camera, detector, source.clock)
-                 for camera, source in zip(cameras, sources, strict=True)]
-    opened = [_open_outputs(config, camera, pipeline, source, shared)
-              for camera, pipeline, source in zip(cameras, pipelines, sources, strict=True)]
-    threads = []
-    errors: list[ApplianceError] = []
-
-    def work(pipeline, source, outputs):
-        try:
-            run_frames(pipeline, source, outputs.write)
-        except ApplianceError as error:
-            errors.append(error)
-            stop.set()
-
-    # One thread per camera shares the detector session (onnxruntime sessions are
-    # thread-safe); production runs one process per camera under systemd instead.
-    for pipeline, source, (outputs, _mqtt) in zip(pipelines, sources, opened, strict=True):
-        thread = threading.Thread(target=work, args=(pipeline, source, outputs),
-                                  name=pipeline.camera.id)
-        thread.start()
-        threads.append(thread)
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(0.5)
-    for _outputs, mqtt in opened:
-        if mqtt is not None:
-            mqtt.close()
-    for output in shared:
-        output.close()
-    if errors:
-        raise errors[0]
-    return 0
+    publisher = Publisher(config, cameras, lambda camera, stats: _open_outputs(
+        config, camera, stats, stats.source, shared))
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: publisher.stop())
+    try:
+        return publisher.run()
+    finally:
+        for output in shared:
+            output.close()
 
 
 def cmd_replay(args) -> int:
@@ -198,7 +172,7 @@ def cmd_replay(args) -> int:
     detector = load_detector(config)
     pipeline = CameraPipeline(config, camera, detector, "media")
     shared = _jsonl(args.windows)
-    outputs, mqtt = _open_outputs(config, camera, pipeline, source, shared)
+    outputs, mqtt = _open_outputs(config, camera, pipeline, source.stats, shared)
     windows = []
 
     def emit(document):

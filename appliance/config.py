@@ -374,7 +374,10 @@ def _counting(r: _Reader, raw: Any, key: str) -> CountingConfig:
 
 
 def _privacy(r: _Reader, raw: Any, key: str) -> PrivacyConfig:
-    p = r.mapping(raw, key, ("min_count", "epsilon", "sensitivity"))
+    p = r.mapping(raw, key, ("min_count", "epsilon", "sensitivity", "isolate_pixels"))
+    isolate = p.get("isolate_pixels", True)
+    if not isinstance(isolate, bool):
+        raise r.fail(_join(key, "isolate_pixels"), f"expected true or false, got {isolate!r}")
     min_count = r.number(p.get("min_count", 5), _join(key, "min_count"), 1, 1000)
     if min_count != int(min_count):
         raise r.fail(_join(key, "min_count"), f"expected a whole number, got {min_count}")
@@ -385,6 +388,7 @@ def _privacy(r: _Reader, raw: Any, key: str) -> PrivacyConfig:
         epsilon=None if epsilon is None else r.number(epsilon, _join(key, "epsilon"), 0, 100,
                                                       low_open=True),
         sensitivity=int(sensitivity),
+        isolate_pixels=isolate,
     )
 
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
 
 Path = tuple[str, ...]  # where a count sits in the document, e.g. ("lines", "door", "in")
 
@@ -32,6 +34,8 @@ class PrivacyConfig:
     min_count: int = 5
     epsilon: float | None = None  # None: no noise
     sensitivity: int = 2
+    # Run the pixel worker in an empty network namespace (see appliance/isolation.py).
+    isolate_pixels: bool = True
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,10 @@ def protect(document: dict, config: PrivacyConfig,
     cells, groups = count_cells(document)
     values = {path: _get(document, path) for path in cells}
     if config.epsilon is not None:
-        rng = rng or np.random.default_rng()  # seeded from the OS
+        if rng is None:
+            import numpy as np  # here, so that the config loads without starting threads
+
+            rng = np.random.default_rng()  # seeded from the OS
         scale = config.sensitivity / config.epsilon
         values = {path: max(0, v + discrete_laplace(rng, scale)) for path, v in values.items()}
     hidden = suppress(values, groups, config.min_count)

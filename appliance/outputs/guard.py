@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from appliance.errors import ApplianceError
 
-KINDS = {"counts": "counts-1.json", "health": "health-1.json"}
+KINDS = {"counts": "counts-1.json", "health": "health-1.json", "worker": "worker-1.json"}
 STATUS_PAYLOADS = (b"online", b"offline")
 MAX_PAYLOAD_BYTES = 8192  # a counts window with 32 lines is about 2 kB
 

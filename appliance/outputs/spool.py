@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from pathlib import Path
 
 from appliance.errors import ApplianceError
@@ -20,8 +19,7 @@ SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     topic TEXT NOT NULL,
-    payload TEXT NOT NULL,
-    created REAL NOT NULL
+    payload TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO counters VALUES ('dropped', 0);
@@ -53,8 +51,9 @@ class Spool:
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
-                self._db.execute("INSERT INTO messages (topic, payload, created) VALUES (?, ?, ?)",
-                                 (topic, payload.decode("ascii"), time.time()))
+                # No time of its own: nothing finer than the window is kept on disk.
+                self._db.execute("INSERT INTO messages (topic, payload) VALUES (?, ?)",
+                                 (topic, payload.decode("ascii")))
                 (depth,) = self._db.execute("SELECT COUNT(*) FROM messages").fetchone()
                 excess = max(depth - self.max_messages, 0)
                 if excess:

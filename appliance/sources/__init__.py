@@ -57,9 +57,11 @@ class RateCap:
 
 
 def open_source(source: str, max_fps: float | None = None,
-                stop: threading.Event | None = None):
+                stop: threading.Event | None = None, label: str | None = None):
+    """`label`: how to name the source in messages, when `source` is a stand-in (the pixel
+    worker opens a network camera through its loopback relay)."""
     if source.startswith(STREAM_SCHEMES):
-        return StreamSource(source, max_fps, stop)
+        return StreamSource(source, max_fps, stop, label=label)
     if source.startswith("picamera"):
         return PiCameraSource(source, max_fps, stop)
     if source.isdigit() or source.startswith("/dev/video"):
@@ -118,15 +120,18 @@ class StreamSource:
     live = True
 
     def __init__(self, source: str, max_fps: float | None = None,
-                 stop: threading.Event | None = None, backoff=(0.5, 30.0)):
+                 stop: threading.Event | None = None, backoff=(0.5, 30.0),
+                 label: str | None = None):
         self.source = source
+        self.label = redact_url(label or source)
+        self.on_tick = lambda: None  # called while waiting to reconnect: a heartbeat
         self.cap_fps = max_fps
         self.stop = stop or threading.Event()
         self.backoff = backoff
         self.stats = SourceStats()
         self._capture = self._open()
         if self._capture is None:
-            raise SourceError(f"{redact_url(source)}: cannot open the stream "
+            raise SourceError(f"{self.label}: cannot open the stream "
                               "(refused, unreachable or not a video)")
 
     def _open(self):
@@ -150,21 +155,22 @@ class StreamSource:
             while not self.stop.is_set():
                 if self._capture is None:
                     # Wait, then try again, doubling the wait up to the cap.
+                    self.on_tick()
                     if self.stop.wait(delay):
                         break
                     delay = min(delay * 2, self.backoff[1])
                     self._capture = self._open()
                     if self._capture is None:
                         log.info("%s: still unreachable, next try in %.1f s",
-                                 redact_url(self.source), delay)
+                                 self.label, delay)
                         continue
                     self.stats.reconnects += 1
-                    log.info("%s: reconnected (reconnects: %d)", redact_url(self.source),
+                    log.info("%s: reconnected (reconnects: %d)", self.label,
                              self.stats.reconnects)
                 if not self._capture.grab():
                     self._capture.release()
                     self._capture = None
-                    log.warning("%s: stream lost, reconnecting", redact_url(self.source))
+                    log.warning("%s: stream lost, reconnecting", self.label)
                     continue
                 delay = self.backoff[0]
                 timestamp = time.time()
