@@ -26,6 +26,7 @@ class OnnxBackend:
     def __init__(self, path: Path, threads: int = 2):
         import onnxruntime as ort
 
+        ort.disable_telemetry_events()  # and ORT_DISABLE_TELEMETRY, set in appliance/__init__
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
