@@ -43,6 +43,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.set_defaults(func=cmd_check_config)
 
+    p = sub.add_parser("privacy-report",
+                       help="what this config sends, stores and infers (from the schemas)")
+    p.add_argument("--config", required=True)
+    p.set_defaults(func=cmd_privacy_report)
+
     p = sub.add_parser("run", help="run the device's cameras until stopped")
     p.add_argument("--config", required=True)
     p.add_argument("--camera", help="run only this camera id (one process per camera)")
@@ -107,6 +112,14 @@ def cmd_check_config(args) -> int:
     cameras = ", ".join(f"{c.id} ({len(c.lines)} lines, {len(c.zones)} zones)"
                         for c in config.cameras)
     print(f"{args.file}: OK: store {config.store_id}, cameras: {cameras}")
+    return 0
+
+
+def cmd_privacy_report(args) -> int:
+    from appliance.config import load_config
+    from appliance.privacy_report import report
+
+    print(report(load_config(args.config)), end="")
     return 0
 
 

@@ -158,15 +158,19 @@ class _Reader:
         self.path = path
 
     def fail(self, key: str, problem: str) -> ConfigError:
-        return ConfigError(f"{self.path}: {key}: {problem}" if key else f"{self.path}: {problem}")
+        text = f"{key}: {problem}" if key else problem
+        # Keys and values come from the file: escape what would break the one line.
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+        return ConfigError(f"{self.path}: {text}")
 
     def mapping(self, value: Any, key: str, allowed: tuple[str, ...]) -> dict:
         if not isinstance(value, dict):
             raise self.fail(key, f"expected a mapping, got {_kind(value)}")
         for name in value:
             if name not in allowed:
-                raise self.fail(_join(key, str(name)),
-                                f"unknown key (allowed: {', '.join(allowed)})")
+                shown = name if isinstance(name, str) and name.isprintable() and name \
+                    else repr(name)  # a key with a newline must not break the one line
+                raise self.fail(_join(key, shown), f"unknown key (allowed: {', '.join(allowed)})")
         return value
 
     def string(self, value: Any, key: str, pattern: re.Pattern | None = None) -> str:
