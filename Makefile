@@ -9,7 +9,26 @@ MODELS_DIR ?= var/models
 CONFIG ?= examples/caviar-front.yaml
 CLIP ?= ../shared/data/caviar_front/clips/OneLeaveShopReenter1front.mpg
 
-.PHONY: install models demo test bench lint clean system-deps
+.PHONY: install models demo test bench lint clean system-deps stage deploy uninstall check-host
+
+# Device install (docs in `make stage` below): the tree to lay out, the device's config, the
+# models to ship (names in models/manifest.yaml; empty: all), and the device's pip platform
+# tags (empty: this machine's). A Raspberry Pi 4/5 on 64-bit Raspberry Pi OS 12 needs
+# PLATFORM="manylinux2014_aarch64 manylinux_2_28_aarch64": onnxruntime >= 1.17 has no
+# manylinux2014 aarch64 wheel, and pip does not widen manylinux_2_28 to the older tags.
+DESTDIR ?= var/stage
+DEVICE_CONFIG ?= examples/device.yaml
+MODELS ?=
+PLATFORM ?=
+DEVICE_PYTHON ?= 3.11
+HOST ?=
+STAGE_OPT = $(DESTDIR)/opt/shopper-edge
+# What make deploy copies: only our own paths, never /etc or /usr themselves (their modes
+# must stay the device's) and never /etc/shopper-edge/secrets (copied by hand).
+STAGED = opt/shopper-edge etc/shopper-edge/device.yaml etc/shopper-edge/cameras \
+  var/lib/shopper-edge/models usr/lib/systemd/system/shopper-edge@.service \
+  usr/lib/systemd/system/shopper-edge.target usr/lib/sysusers.d/shopper-edge.conf \
+  usr/lib/tmpfiles.d/shopper-edge.conf
 
 $(BIN)/shopper-edge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +63,60 @@ bench: models
 
 lint: install
 	$(BIN)/ruff check appliance tests tools
+
+# make stage DESTDIR=DIR [DEVICE_CONFIG=...] [MODELS=...] [PLATFORM=...]: the complete tree
+# of a device under DIR: a wheelhouse (the app and its runtime dependencies, no hq/dev
+# extras), install.sh and uninstall.sh, verified models, the config and its camera ids, the
+# units, and MANIFEST.sha256 (paths relative to /). Rebuilt from scratch every time, so
+# nothing stale is ever deployed; only our own paths under DIR are removed.
+stage: install
+	@test -n "$(DESTDIR)" || { echo "make stage: DESTDIR is empty" >&2; exit 2; }
+	rm -rf $(STAGE_OPT) $(DESTDIR)/etc/shopper-edge $(DESTDIR)/var/lib/shopper-edge \
+	  $(DESTDIR)/usr/lib/systemd/system/shopper-edge@.service \
+	  $(DESTDIR)/usr/lib/systemd/system/shopper-edge.target \
+	  $(DESTDIR)/usr/lib/sysusers.d/shopper-edge.conf $(DESTDIR)/usr/lib/tmpfiles.d/shopper-edge.conf
+	install -d -m 0755 $(STAGE_OPT) $(STAGE_OPT)/wheels
+# setuptools packs whatever is in build/lib, deleted modules included: start clean.
+	rm -rf build
+	$(BIN)/pip wheel --quiet --no-deps . -w $(STAGE_OPT)/wheels
+	$(BIN)/pip download --quiet --only-binary=:all: --implementation cp \
+	  --python-version $(DEVICE_PYTHON) $(addprefix --platform ,$(PLATFORM)) \
+	  -d $(STAGE_OPT)/wheels $(STAGE_OPT)/wheels/shopper_edge-*.whl
+	install -m 0755 tools/install.sh tools/uninstall.sh $(STAGE_OPT)/
+	install -D -m 0644 systemd/shopper-edge@.service \
+	  $(DESTDIR)/usr/lib/systemd/system/shopper-edge@.service
+	install -D -m 0644 systemd/shopper-edge.target $(DESTDIR)/usr/lib/systemd/system/shopper-edge.target
+	install -D -m 0644 systemd/shopper-edge.sysusers $(DESTDIR)/usr/lib/sysusers.d/shopper-edge.conf
+	install -D -m 0644 systemd/shopper-edge.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/shopper-edge.conf
+	$(BIN)/shopper-edge models fetch --from $(MIRROR) --dir $(DESTDIR)/var/lib/shopper-edge/models \
+	  $(MODELS)
+	install -D -m 0640 $(DEVICE_CONFIG) $(DESTDIR)/etc/shopper-edge/device.yaml
+	$(BIN)/python -c 'import sys, yaml; \
+	  print(*(c["id"] for c in yaml.safe_load(open(sys.argv[1]))["cameras"]), sep="\n")' \
+	  $(DEVICE_CONFIG) > $(DESTDIR)/etc/shopper-edge/cameras
+	cd $(DESTDIR) && find $(STAGED) -type f ! -path opt/shopper-edge/MANIFEST.sha256 \
+	  | LC_ALL=C sort | xargs sha256sum > opt/shopper-edge/MANIFEST.sha256
+
+# make deploy HOST=user@device [PLATFORM=...]: stage, copy the tree to the device's / and
+# run install.sh there (the user needs passwordless sudo). Secrets are never copied: the
+# installer puts them in /etc/shopper-edge/secrets by hand, mode 0600, owner shopper-edge.
+deploy: check-host stage
+	ssh $(HOST) sudo rm -rf /opt/shopper-edge/wheels
+	cd $(DESTDIR) && if command -v rsync >/dev/null && ssh $(HOST) command -v rsync >/dev/null; then \
+	  rsync -a --relative --no-implied-dirs --no-owner --no-group --rsync-path='sudo rsync' \
+	    $(STAGED) $(HOST):/; \
+	else \
+	  tar -cf - $(STAGED) | ssh $(HOST) sudo tar -C / -xf - --no-same-owner --no-overwrite-dir; \
+	fi
+	ssh $(HOST) sudo /opt/shopper-edge/install.sh
+
+# make uninstall HOST=user@device: stop and remove the service; config, secrets, spool and
+# models stay (run uninstall.sh --purge on the device to remove them too).
+uninstall: check-host
+	ssh $(HOST) sudo /opt/shopper-edge/uninstall.sh
+
+check-host:
+	@test -n "$(HOST)" || { echo "make $(MAKECMDGOALS): needs HOST=user@device" >&2; exit 2; }
 
 clean:
 	rm -rf $(VENV) var bench-results .pytest_cache .ruff_cache

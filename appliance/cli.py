@@ -51,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the device's cameras until stopped")
     p.add_argument("--config", required=True)
     p.add_argument("--camera", help="run only this camera id (one process per camera)")
+    p.add_argument("--realtime", action="store_true",
+                   help="play file sources at their own speed, like live cameras")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("replay", help="process a recorded clip as fast as possible")
@@ -163,7 +165,7 @@ def cmd_run(args) -> int:
     verified_path(config.models.dir, load_manifest()[config.models.detector])  # fail early
     shared = _jsonl(config.outputs.jsonl)
     publisher = Publisher(config, cameras, lambda camera, stats: _open_outputs(
-        config, camera, stats, stats.source, shared))
+        config, camera, stats, stats.source, shared), realtime=args.realtime)
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: publisher.stop())
     try:

@@ -53,7 +53,8 @@ class WorkerStats:
 
 
 class Worker:
-    def __init__(self, config: Config, camera: CameraConfig, open_outputs: Callable):
+    def __init__(self, config: Config, camera: CameraConfig, open_outputs: Callable,
+                 realtime: bool = False):
         self.camera = camera
         self.store_id = config.store_id
         self.stats = WorkerStats()
@@ -64,9 +65,13 @@ class Worker:
                    "--camera", camera.id]
         if config.privacy.isolate_pixels:
             command.append("--isolate")
+        if realtime:
+            command.append("--realtime")
         pass_fds: tuple[int, ...] = ()
         dialer_end = None
-        if camera_address(camera.source):
+        # An isolated worker reaches its network camera only through this relay; one that is
+        # not isolated opens the camera itself (no listening socket on the host).
+        if config.privacy.isolate_pixels and camera_address(camera.source):
             dialer_end, worker_end = socket.socketpair()
             command += ["--control-fd", str(worker_end.fileno())]
             pass_fds = (worker_end.fileno(),)
@@ -124,8 +129,10 @@ class Worker:
 
 
 class Publisher:
-    def __init__(self, config: Config, cameras: list[CameraConfig], open_outputs: Callable):
+    def __init__(self, config: Config, cameras: list[CameraConfig], open_outputs: Callable,
+                 realtime: bool = False):
         self.config = config
+        self.realtime = realtime
         self.cameras = cameras
         self.open_outputs = open_outputs
         self._stopping = threading.Event()
@@ -134,7 +141,8 @@ class Publisher:
         self._stopping.set()
 
     def run(self) -> int:
-        workers = [Worker(self.config, camera, self.open_outputs) for camera in self.cameras]
+        workers = [Worker(self.config, camera, self.open_outputs, self.realtime)
+                   for camera in self.cameras]
         watchdog = sd_notify.watchdog_seconds()
         told_ready, last_ping = False, 0.0
         failed: int | None = None

@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--camera", required=True)
     parser.add_argument("--isolate", action="store_true")
     parser.add_argument("--control-fd", type=int)
+    parser.add_argument("--realtime", action="store_true", help="pace a file source")
     args = parser.parse_args(argv)
     # The hand-over keeps the pipe; anything a library prints goes to the log instead.
     handoff = os.fdopen(os.dup(1), "w", buffering=1, encoding="ascii")
@@ -69,7 +70,8 @@ def run(args, handoff) -> int:
         relay = CameraRelay(socket.socket(fileno=args.control_fd))
         source_url = via_loopback(camera.source, relay.port)
     detector = load_detector(config)
-    source = open_source(source_url, camera.fps, stop, label=camera.source)
+    source = open_source(source_url, camera.fps, stop, label=camera.source,
+                         realtime=args.realtime)
     pipeline = CameraPipeline(config, camera, detector, source.clock)
     out = Handoff(handoff, config.store_id, camera.id, pipeline, source.stats)
     out.progress(force=True)  # ready: the publisher tells systemd

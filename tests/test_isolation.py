@@ -67,6 +67,25 @@ def connect_from(pid: int | None, port: int) -> subprocess.CompletedProcess:
                           text=True, timeout=20)
 
 
+def listening_sockets(pid: int) -> set[int]:
+    """Inodes of the TCP sockets this process holds that listen in its network namespace."""
+    held = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            held.add(int(target[8:-1]))
+    listening = set()
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # TCP_LISTEN
+                listening.add(int(fields[9]))
+    return held & listening
+
+
 def test_pixel_worker_cannot_reach_the_broker_but_windows_still_arrive(tmp_path, models_dir):
     broker = Broker(tmp_path / "broker").start()
     camera_port = free_port()
@@ -94,6 +113,8 @@ def test_pixel_worker_cannot_reach_the_broker_but_windows_still_arrive(tmp_path,
             probe = connect_from(worker, port)
             assert probe.returncode != 0 and "connected" not in probe.stdout
             assert "Connection refused" in probe.stderr or "unreachable" in probe.stderr
+        # And neither process listens on any port of the device's network.
+        assert listening_sockets(run.pid) == set()
         count = sum(t.endswith("/counts") for t in messages)
         wait_for(lambda: sum(t.endswith("/counts") for t in messages) > count, 30,
                  "more windows")

@@ -20,7 +20,9 @@ import yaml
 
 from appliance.errors import ModelError
 
-MANIFEST_PATH = Path(__file__).resolve().parents[2] / "models" / "manifest.yaml"
+# models/manifest.yaml, reached through the package (appliance/manifest.yaml is a link to it
+# in the repository and a copy in a wheel), so an installed device finds it too.
+MANIFEST_PATH = Path(__file__).parents[1] / "manifest.yaml"
 _FIELDS = ("role", "file", "sha256", "size", "licence", "source", "format", "input", "output")
 
 

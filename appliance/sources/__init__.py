@@ -57,24 +57,27 @@ class RateCap:
 
 
 def open_source(source: str, max_fps: float | None = None,
-                stop: threading.Event | None = None, label: str | None = None):
+                stop: threading.Event | None = None, label: str | None = None,
+                realtime: bool = False):
     """`label`: how to name the source in messages, when `source` is a stand-in (the pixel
-    worker opens a network camera through its loopback relay)."""
+    worker opens a network camera through its loopback relay). `realtime` paces a file."""
     if source.startswith(STREAM_SCHEMES):
         return StreamSource(source, max_fps, stop, label=label)
     if source.startswith("picamera"):
         return PiCameraSource(source, max_fps, stop)
     if source.isdigit() or source.startswith("/dev/video"):
         return StreamSource(source, max_fps, stop)
-    return FileSource(source, max_fps)
+    return FileSource(source, max_fps, realtime=realtime, stop=stop)
 
 
 class FileSource:
     clock = "media"
     live = False
 
-    def __init__(self, path: str, max_fps: float | None = None, realtime: bool = False):
+    def __init__(self, path: str, max_fps: float | None = None, realtime: bool = False,
+                 stop: threading.Event | None = None):
         self.path = path
+        self.stop = stop or threading.Event()
         self.cap_fps = max_fps
         self.realtime = realtime  # sleep so frames come at the clip's own pace
         self.stats = SourceStats()
@@ -94,7 +97,7 @@ class FileSource:
         index = 0
         started = time.monotonic()
         try:
-            while self._capture.grab():
+            while not self.stop.is_set() and self._capture.grab():
                 timestamp = index / self.fps
                 if self.realtime:
                     time.sleep(max(started + timestamp - time.monotonic(), 0.0))
