@@ -38,15 +38,16 @@ $(BIN)/shopper-edge: pyproject.toml
 
 install: $(BIN)/shopper-edge
 
-# Debian packages the tests need: a real RTSP server (GStreamer), an MQTT broker and
-# PostgreSQL (HQ's optional store); the tests start their own instances on free ports.
+# Debian packages the tests need: a real RTSP server (GStreamer), an MQTT broker,
+# PostgreSQL (HQ's optional store), each started by the tests on free ports, and systemd
+# (systemd-analyze verify/security on the units; nothing is started).
 system-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base \
 	  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	  gstreamer1.0-libav \
-	  mosquitto postgresql >/dev/null
+	  mosquitto postgresql systemd >/dev/null
 
 models: install
 	$(BIN)/shopper-edge models fetch --from $(MIRROR) --dir $(MODELS_DIR)

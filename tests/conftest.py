@@ -55,6 +55,19 @@ def shopper_edge(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
+def _namespaces_available() -> bool:
+    """Whether this machine lets a process take an empty network namespace (the pixel
+    worker's isolation); some container sandboxes forbid unshare."""
+    probe = "from appliance.isolation import enter_empty_network_namespace as e; e()"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True,
+                          cwd=REPO).returncode == 0
+
+
+NAMESPACES = _namespaces_available()
+needs_namespaces = pytest.mark.skipif(not NAMESPACES, reason="this machine forbids network "
+                                      "namespaces (unshare), which the isolation needs")
+
+
 def wait_for(condition, seconds: float = 20, what="the condition", poll=0.1) -> bool:
     """Poll until condition() is true; fail the test naming `what` (a string, or a function
     giving one, such as a log's text) after `seconds`."""

@@ -18,7 +18,7 @@ import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
 from tests.broker import Broker, free_port
-from tests.conftest import CLIPS, EXAMPLE, REPO, wait_for
+from tests.conftest import CLIPS, EXAMPLE, NAMESPACES, REPO, needs_namespaces, wait_for
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # GStreamer's Python bindings are Debian's
 FRAME_BYTES = 384 * 288 * 3  # one CAVIAR frame, raw
@@ -37,7 +37,7 @@ def device_config(tmp_path: Path, models_dir: Path, source: str, broker_port: in
     raw = yaml.safe_load(EXAMPLE.read_text())
     raw["models"]["dir"] = str(models_dir)
     raw["window_seconds"] = 2
-    raw["privacy"] = {"min_count": 1, **privacy}
+    raw["privacy"] = {"min_count": 1, "isolate_pixels": NAMESPACES, **privacy}
     raw["cameras"][0].update(source=source, fps=10)
     raw["outputs"] = {"jsonl": None, "mqtt": {
         "host": "127.0.0.1", "port": broker_port, "spool_dir": str(tmp_path / "state" / "spool"),
@@ -86,6 +86,7 @@ def listening_sockets(pid: int) -> set[int]:
     return held & listening
 
 
+@needs_namespaces
 def test_pixel_worker_cannot_reach_the_broker_but_windows_still_arrive(tmp_path, models_dir):
     broker = Broker(tmp_path / "broker").start()
     camera_port = free_port()
@@ -131,8 +132,9 @@ def test_without_isolation_the_worker_shares_the_network(tmp_path, models_dir):
     """The control: with privacy.isolate_pixels false the worker is in our namespace."""
     config = device_config(tmp_path, models_dir, str(CLIPS / "OneLeaveShop1front.mpg"),
                            free_port(), isolate_pixels=False)
-    run = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--config",
-                            str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    run = subprocess.Popen([sys.executable, "-m", "appliance.cli", "run", "--realtime",
+                            "--config", str(config)], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
     try:
         wait_for(lambda: Path(f"/proc/{run.pid}/task/{run.pid}/children").read_text().strip(),
                  20, "the worker")

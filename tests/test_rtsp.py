@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import CLIPS, REPO, wait_for
+from tests.conftest import CLIPS, NAMESPACES, REPO, wait_for
 
 SYSTEM_PYTHON = "/usr/bin/python3"
 
@@ -58,6 +58,7 @@ def _config(tmp_path: Path, models_dir: Path, source: str) -> Path:
     raw["models"]["dir"] = str(models_dir)
     raw["window_seconds"] = 4
     raw["cameras"][0].update(source=source, fps=10)
+    raw["privacy"]["isolate_pixels"] = NAMESPACES  # through the camera relay where possible
     path = tmp_path / "live.yaml"
     path.write_text(yaml.safe_dump(raw))
     return path

@@ -12,7 +12,7 @@ import time
 
 import yaml
 
-from tests.conftest import CLIPS, EXAMPLE
+from tests.conftest import CLIPS, EXAMPLE, NAMESPACES
 
 
 def test_ready_then_watchdog_pings_stop_when_the_frame_loop_stalls(tmp_path, models_dir):
@@ -20,6 +20,7 @@ def test_ready_then_watchdog_pings_stop_when_the_frame_loop_stalls(tmp_path, mod
     raw["models"]["dir"] = str(models_dir)
     raw["cameras"][0]["source"] = str(CLIPS / "EnterExitCrossingPaths1front.mpg")
     raw["cameras"][0]["fps"] = 5
+    raw["privacy"]["isolate_pixels"] = NAMESPACES
     config = tmp_path / "device.yaml"
     config.write_text(yaml.safe_dump(raw))
     path = str(tmp_path / "notify.sock")
