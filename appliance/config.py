@@ -17,10 +17,12 @@ from typing import Any
 
 import yaml
 
+from appliance.analytics.demographics_config import DemographicsConfig
 from appliance.errors import ConfigError
 from appliance.privacy import PrivacyConfig
 
 DETECTORS = ("yolox_nano", "fastestdet")
+FACE_DETECTORS = ("yunet", "rfb320")
 ZONE_KINDS = ("shelf", "checkout", "queue", "staff", "entrance", "area")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # MQTT topic levels: no wildcards, no `$` topics, no empty levels.
@@ -139,6 +141,7 @@ class Config:
     counting: CountingConfig = field(default_factory=CountingConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    demographics: DemographicsConfig = field(default_factory=DemographicsConfig)
     window_seconds: float = 60.0
 
     def camera(self, camera_id: str | None) -> CameraConfig:
@@ -253,7 +256,8 @@ def load_config(path: str | Path) -> Config:
 def parse_config(raw: Any, path: Path) -> Config:
     r = _Reader(path)
     top = r.mapping(raw, "", ("store_id", "cameras", "models", "detection", "tracker",
-                              "counting", "outputs", "privacy", "window_seconds"))
+                              "counting", "outputs", "privacy", "demographics",
+                              "window_seconds"))
     if "store_id" not in top:
         raise r.fail("store_id", "missing")
     if "cameras" not in top:
@@ -278,6 +282,7 @@ def parse_config(raw: Any, path: Path) -> Config:
         counting=_counting(r, top.get("counting", {}), "counting"),
         outputs=_outputs(r, top.get("outputs", {}), "outputs", len(parsed)),
         privacy=_privacy(r, top.get("privacy", {}), "privacy"),
+        demographics=_demographics(r, top.get("demographics", {}), "demographics"),
         window_seconds=r.number(top.get("window_seconds", 60), "window_seconds", 1, 86400),
     )
 
@@ -375,6 +380,38 @@ def _counting(r: _Reader, raw: Any, key: str) -> CountingConfig:
     values = {name: r.number(c.get(name, getattr(defaults, name)), _join(key, name), 0)
               for name in defaults.__dataclass_fields__}
     return CountingConfig(**values)
+
+
+def _demographics(r: _Reader, raw: Any, key: str) -> DemographicsConfig:
+    defaults = DemographicsConfig()
+    d = r.mapping(raw, key, ("enabled", "face_detector", "faces_per_second", "min_face_px",
+                             "looks", "stable_years", "bands", "gender"))
+    flags = {}
+    for name in ("enabled", "gender"):
+        value = d.get(name, getattr(defaults, name))
+        if not isinstance(value, bool):
+            raise r.fail(_join(key, name), f"expected true or false, got {value!r}")
+        flags[name] = value
+    bands = d.get("bands", list(defaults.bands))
+    if not isinstance(bands, list) or not 2 <= len(bands) <= 12 or \
+            any(isinstance(b, bool) or not isinstance(b, int) or not 0 <= b <= 120
+                for b in bands) or bands[0] != 0 or sorted(set(bands)) != bands:
+        raise r.fail(_join(key, "bands"), "expected 2-12 ascending whole ages starting at 0 "
+                     "(the lower bound of each band), e.g. [0, 13, 18, 25, 35, 45, 55, 65]")
+    return DemographicsConfig(
+        enabled=flags["enabled"],
+        face_detector=r.choice(d.get("face_detector", "yunet"), _join(key, "face_detector"),
+                               FACE_DETECTORS),
+        faces_per_second=r.number(d.get("faces_per_second", defaults.faces_per_second),
+                                  _join(key, "faces_per_second"), 0.1, 100),
+        min_face_px=r.number(d.get("min_face_px", defaults.min_face_px),
+                             _join(key, "min_face_px"), 8, 1000),
+        looks=int(r.number(d.get("looks", defaults.looks), _join(key, "looks"), 1, 50)),
+        stable_years=r.number(d.get("stable_years", defaults.stable_years),
+                              _join(key, "stable_years"), 0, 50),
+        bands=tuple(bands),
+        gender=flags["gender"],
+    )
 
 
 def _privacy(r: _Reader, raw: Any, key: str) -> PrivacyConfig:

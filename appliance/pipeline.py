@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from appliance.analytics.demographics import Demographics, FaceLooker
 from appliance.analytics.lines import LineCounter
 from appliance.config import CameraConfig, Config
+from appliance.detect.faces import AgeGenderModel, Rfb320Detector, YunetDetector
 from appliance.detect.person import PersonDetector, build_detector
 from appliance.inference.backend import OnnxBackend
 from appliance.inference.models import load_manifest, verified_path
@@ -21,7 +23,8 @@ from appliance.privacy import protect
 from appliance.track.tracker import Tracker
 from appliance.window import WindowAggregator
 
-STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "counting")
+STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "counting",
+          "demographics")
 
 
 @dataclass
@@ -44,17 +47,39 @@ def load_detector(config: Config) -> PersonDetector:
                           config.detection.nms_iou)
 
 
+def load_demographics(config: Config) -> Demographics | None:
+    """The face detector and age model, hashes verified, when demographics are on."""
+    d = config.demographics
+    if not d.enabled:
+        return None
+    manifest = load_manifest()
+
+    def backend(name: str) -> OnnxBackend:
+        return OnnxBackend(verified_path(config.models.dir, manifest[name]), 1)
+
+    faces = (YunetDetector if d.face_detector == "yunet" else Rfb320Detector)(
+        backend(d.face_detector))
+    looker = FaceLooker(faces, AgeGenderModel(backend("age_gender")), d.min_face_px)
+    return Demographics(d, looker)
+
+
 class CameraPipeline:
     def __init__(self, config: Config, camera: CameraConfig, detector: PersonDetector,
-                 clock: str):
+                 clock: str, demographics: Demographics | None = None):
         self.config = config
         self.camera = camera
         self.detector = detector
+        self.demographics = demographics
         self.tracker = Tracker(config.tracker)
         self.counters: list[LineCounter] = []
+        d = config.demographics
         self.windows = WindowAggregator(config.store_id, camera.id,
                                         [line.name for line in camera.lines],
-                                        config.window_seconds, clock)
+                                        config.window_seconds, clock,
+                                        age_bands=d.band_names() if demographics else None,
+                                        gender=bool(demographics) and d.gender)
+        self.age_totals: dict[str, int] = dict.fromkeys(d.band_names(), 0) \
+            if demographics else {}
         self.times = StageTimes()
         self._geometry_ready = False  # lines are scaled once the frame size is known
 
@@ -73,27 +98,39 @@ class CameraPipeline:
         tensor, letterbox = self.detector.preprocess(frame)  # copies into the model input
         t1 = time.perf_counter()
         outputs = self.detector.backend.run(tensor)
+        self.detector.forget()  # its input buffers held a copy of the frame
         t2 = time.perf_counter()
         detections = self.detector.postprocess(outputs, letterbox)
         t3 = time.perf_counter()
         tracks = self.tracker.update(detections, timestamp)
         t4 = time.perf_counter()
-        crossings = [c for counter in self.counters for c in counter.update(tracks, timestamp)]
-        documents = [protect(d, self.config.privacy)
-                     for d in self.windows.add(timestamp, crossings)]
+        visitors = self.demographics.update(frame, tracks, timestamp) \
+            if self.demographics else []
         t5 = time.perf_counter()
+        crossings = [c for counter in self.counters for c in counter.update(tracks, timestamp)]
+        self._count_ages(visitors)
+        documents = [protect(d, self.config.privacy)
+                     for d in self.windows.add(timestamp, crossings, visitors)]
+        t6 = time.perf_counter()
         t["preprocess"] += t1 - t0
         t["inference"] += t2 - t1
         t["postprocess"] += t3 - t2
         t["tracking"] += t4 - t3
-        t["counting"] += t5 - t4
+        t["demographics"] += t5 - t4
+        t["counting"] += t6 - t5
         self.times.frames += 1
         return documents
 
     def finish(self) -> list[dict]:
         """The source ended: close the open window."""
-        self.tracker.flush()
-        return [protect(d, self.config.privacy) for d in self.windows.flush()]
+        ended = self.tracker.flush()
+        visitors = self.demographics.end(ended) if self.demographics else []
+        self._count_ages(visitors)
+        return [protect(d, self.config.privacy) for d in self.windows.flush(visitors)]
+
+    def _count_ages(self, visitors) -> None:
+        for visitor in visitors:
+            self.age_totals[visitor.band] += 1
 
     def totals(self) -> dict[str, dict[str, int]]:
         return {counter.name: dict(counter.counts) for counter in self.counters} or \

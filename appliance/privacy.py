@@ -40,9 +40,10 @@ class PrivacyConfig:
 
 @dataclass(frozen=True)
 class Group:
-    """A published total and the cells it is the sum of."""
+    """Cells whose sum is published: as one total cell, or as the sum of other cells
+    (`total` holds one or several paths)."""
 
-    total: Path
+    total: tuple[Path, ...]
     members: tuple[Path, ...]
 
 
@@ -51,7 +52,14 @@ def count_cells(document: dict) -> tuple[list[Path], list[Group]]:
     among them. Lines publish no totals, so they form no groups (yet)."""
     cells = [("lines", name, direction) for name, counts in document["lines"].items()
              for direction in ("in", "out")]
-    return cells, []
+    families = {key: [(key, name) for name in document.get(key, {})]
+                for key in ("age_bands", "gender")}
+    groups = []
+    if families["age_bands"] and families["gender"]:
+        # Both count the same visitors: each family's sum is the other's total.
+        groups = [Group(tuple(families["gender"]), tuple(families["age_bands"])),
+                  Group(tuple(families["age_bands"]), tuple(families["gender"]))]
+    return cells + families["age_bands"] + families["gender"], groups
 
 
 def protect(document: dict, config: PrivacyConfig,
@@ -82,17 +90,15 @@ def suppress(values: dict[Path, int], groups: Iterable[Group], min_count: int) -
     while changed:
         changed = False
         for group in groups:
-            if group.total in hidden:
+            if any(t in hidden for t in group.total):
                 continue  # no published total to subtract from
             members_hidden = [m for m in group.members if m in hidden]
             if len(members_hidden) != 1:
                 continue
-            candidates = [m for m in group.members if m not in hidden and values[m] > 0]
-            if candidates:
-                # The smallest other cell costs the least information.
-                hidden.add(min(candidates, key=lambda m: (values[m], m)))
-            else:
-                hidden.add(group.total)
+            candidates = [m for m in group.members if m not in hidden and values[m] > 0] or \
+                [t for t in group.total if values[t] > 0]  # else hide (part of) the total
+            # The smallest cell costs the least information.
+            hidden.add(min(candidates, key=lambda m: (values[m], m)))
             changed = True
     return hidden
 

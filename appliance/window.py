@@ -25,12 +25,15 @@ def iso(seconds: float) -> str:
 
 class WindowAggregator:
     def __init__(self, store_id: str, camera_id: str, line_names: list[str],
-                 window_seconds: float, clock: str):
+                 window_seconds: float, clock: str, age_bands: list[str] | None = None,
+                 gender: bool = False):
         self.store_id = store_id
         self.camera_id = camera_id
         self.line_names = list(line_names)
         self.window_seconds = window_seconds
         self.clock = clock  # "wall" or "media"
+        self.age_bands = age_bands  # band names, with demographics on
+        self.gender = gender
         self._start: float | None = None
         self._first: float | None = None
         self._last: float | None = None
@@ -39,8 +42,11 @@ class WindowAggregator:
 
     def _reset_counts(self) -> None:
         self._lines = {name: {"in": 0, "out": 0} for name in self.line_names}
+        self._ages = dict.fromkeys(self.age_bands or (), 0)
+        self._genders = {"female": 0, "male": 0, "unknown": 0}
 
-    def add(self, timestamp: float, crossings: list[Crossing]) -> list[dict]:
+    def add(self, timestamp: float, crossings: list[Crossing],
+            visitors: list | None = None) -> list[dict]:
         """Account one processed frame; returns the documents of windows it closed."""
         closed = []
         if self._start is None:
@@ -54,12 +60,23 @@ class WindowAggregator:
         self._last = timestamp
         for crossing in crossings:
             self._lines[crossing.line][crossing.direction] += 1
+        self._add_visitors(visitors or ())
         return closed
 
-    def flush(self) -> list[dict]:
-        """Close the open window at the end of the source (a partial window)."""
+    def _add_visitors(self, visitors) -> None:
+        """Visitors whose track ended (demographics): one count each in its band."""
+        for visitor in visitors:
+            if self.age_bands is not None:
+                self._ages[visitor.band] += 1
+            if self.gender and visitor.gender is not None:
+                self._genders[visitor.gender] += 1
+
+    def flush(self, visitors: list | None = None) -> list[dict]:
+        """Close the open window at the end of the source (a partial window), with the
+        visitors whose tracks the end of the source ended."""
         if self._start is None:
             return []
+        self._add_visitors(visitors or ())
         end = min(self._start + self.window_seconds, self._last if self._last is not None
                   else self._start)
         return [self._emit(max(end, self._first or end), partial=True)]
@@ -81,6 +98,10 @@ class WindowAggregator:
             "frames": self._frames,
             "lines": {name: dict(counts) for name, counts in self._lines.items()},
         }
+        if self.age_bands is not None:
+            document["age_bands"] = dict(self._ages)
+        if self.gender:
+            document["gender"] = dict(self._genders)
         self._frames = 0
         self._reset_counts()
         return document

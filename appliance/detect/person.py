@@ -44,6 +44,14 @@ class PersonDetector:
     def postprocess(self, outputs: list[np.ndarray], box: Letterbox) -> Detections:
         raise NotImplementedError
 
+    def forget(self) -> None:
+        """Blank the reused input buffers: no copy of a frame outlives its inference."""
+        for name in ("_canvas", "_resized", "_tensor"):
+            buffer = getattr(self, name, None)
+            if buffer is not None:
+                buffer.fill(0)
+        self._canvas_for = None  # the letterbox padding is drawn again next time
+
     def _finish(self, xyxy: np.ndarray, scores: np.ndarray, box: Letterbox) -> Detections:
         xyxy[:, 0::2] = np.clip(xyxy[:, 0::2] / box.scale_x, 0, box.width)
         xyxy[:, 1::2] = np.clip(xyxy[:, 1::2] / box.scale_y, 0, box.height)

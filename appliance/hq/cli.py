@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="window starts before this (ISO 8601 UTC)")
     p.add_argument("--tz", default="UTC", help="time zone of the hours (default UTC)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--plot", metavar="DIR", help="also write one PNG chart per camera")
+    p.add_argument("--plot", metavar="DIR",
+                   help="also write one PNG chart per camera (and an age profile per store)")
     p.set_defaults(func=cmd_report)
     return parser
 

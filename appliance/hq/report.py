@@ -7,6 +7,8 @@ length, so with a length that divides an hour none straddles two). Footfall is t
 `in` over a camera's lines; a camera whose lines are all doors gives visitors. Coverage is
 the share of the stored windows' time that frames were processed for: a camera that was
 down shows low coverage rather than a quiet shop.
+Age bands and gender (optional in a document) are visitors whose track ended in the
+window; a store's age profile sums its cameras over the windows selected (--since/--until).
 """
 
 from __future__ import annotations
@@ -18,6 +20,46 @@ from pathlib import Path
 
 from appliance.errors import ApplianceError
 from appliance.hq.store import StoredWindow
+
+
+@dataclass
+class AgeProfile:
+    """Visitors by estimated age band, in age order with "unknown" last, and by gender
+    where the device estimates it."""
+
+    bands: dict[str, int] = field(default_factory=dict)
+    gender: dict[str, int] = field(default_factory=dict)
+    suppressed: int = 0
+
+    def add(self, bands: dict[str, int | None], gender: dict[str, int | None]) -> int:
+        """Adds counts in; returns how many were suppressed (None adds nothing, like lines)."""
+        suppressed = sum(n is None for n in (*bands.values(), *gender.values()))
+        for totals, counts in ((self.bands, bands), (self.gender, gender)):
+            for name, n in counts.items():
+                totals[name] = totals.get(name, 0) + (n or 0)
+        # Band names are configurable on the device, so order by the band's lower age.
+        self.bands = dict(sorted(self.bands.items(), key=lambda item: _band_order(item[0])))
+        self.gender = dict(sorted(self.gender.items(), key=lambda item: _band_order(item[0])))
+        self.suppressed += suppressed
+        return suppressed
+
+    def shares(self) -> dict[str, float]:
+        """Each band's share of the visitors of known age ({} when none is known)."""
+        known = {band: n for band, n in self.bands.items() if band != "unknown"}
+        total = sum(known.values())
+        return {band: round(n / total, 4) for band, n in known.items()} if total else {}
+
+
+@dataclass
+class StoreProfile:
+    """A store's age profile across its cameras. A visitor seen by two cameras counts
+    twice, so compare shares rather than totals between stores."""
+
+    store_id: str
+    cameras: int = 0
+    first: str | None = None
+    last: str | None = None
+    age: AgeProfile = field(default_factory=AgeProfile)
 
 
 @dataclass
@@ -36,6 +78,7 @@ class CameraReport:
     suppressed: int = 0  # counts published as null (small-count protection)
     # hour -> line -> [in, out]
     hours: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    age: AgeProfile = field(default_factory=AgeProfile)
 
     @property
     def coverage(self) -> float:
@@ -68,6 +111,8 @@ class CameraReport:
             "peak_hour": self.peak_hour()[0] if self.hours else None,
             "hours": {hour: {name: {"in": c[0], "out": c[1]} for name, c in lines.items()}
                       for hour, lines in self.hours.items()},
+            "age_bands": dict(self.age.bands), "age_shares": self.age.shares(),
+            "gender": dict(self.age.gender),
         }
 
 
@@ -96,12 +141,28 @@ def build_reports(windows: Iterable[StoredWindow], zone: tzinfo,
                            per_line.setdefault(name, [0, 0])):
                 totals[0] += entered or 0
                 totals[1] += exited or 0
+        report.suppressed += report.age.add(w.age_bands, w.gender)
     for (store_id, camera_id), (status, _at) in (statuses or {}).items():
         if (store_id, camera_id) in reports:
             reports[(store_id, camera_id)].status = status
     for report in reports.values():
         report.hours = dict(sorted(report.hours.items()))
     return [reports[key] for key in sorted(reports)]
+
+
+def store_profiles(reports: list[CameraReport]) -> list[StoreProfile]:
+    """Age profile per store, for the stores whose cameras sent any age data."""
+    stores: dict[str, StoreProfile] = {}
+    for r in reports:
+        if not r.age.bands and not r.age.gender:
+            continue
+        store = stores.setdefault(r.store_id, StoreProfile(r.store_id))
+        store.cameras += 1
+        store.first = min(store.first or r.first, r.first)
+        store.last = max(store.last or r.last, r.last)
+        store.age.add(r.age.bands, r.age.gender)
+        store.age.suppressed += r.age.suppressed
+    return [stores[key] for key in sorted(stores)]
 
 
 def format_text(reports: list[CameraReport], zone_name: str) -> str:
@@ -128,12 +189,33 @@ def format_text(reports: list[CameraReport], zone_name: str) -> str:
         for hour, lines in r.hours.items():
             cells = "  ".join(f"{_pair(lines.get(n, [0, 0])):>16}" for n in names)
             out.append(f"  {hour:<18} {sum(c[0] for c in lines.values()):>8}  {cells}")
+        out += _age_table(r.age)
+        out.append("")
+    for store in store_profiles(reports):
+        cameras = f"{store.cameras} camera" + "s" * (store.cameras != 1)
+        out.append(f"store {store.store_id} age profile ({cameras}), "
+                   f"{store.first} .. {store.last}")
+        out += _age_table(store.age)
         out.append("")
     return "\n".join(out).rstrip()
 
 
+def _age_table(age: AgeProfile) -> list[str]:
+    """Visitors and share of the known per age band; nothing when there is no age data."""
+    out = []
+    if age.bands:
+        shares = age.shares()
+        out.append(f"  {'age band':<10} {'visitors':>8} {'share':>7}")
+        out += [f"  {band:<10} {n:>8} {_percent(shares.get(band)):>7}"
+                for band, n in age.bands.items()]
+    if age.gender:
+        out.append("  gender: " + ", ".join(f"{name} {n}" for name, n in age.gender.items()))
+    return out
+
+
 def plot(reports: list[CameraReport], directory: Path, zone_name: str) -> list[Path]:
-    """One PNG per camera: people in and out per hour."""
+    """One PNG per camera: people in and out per hour; one per store with age data: the
+    share of each age band."""
     try:
         import matplotlib
     except ImportError:
@@ -162,15 +244,40 @@ def plot(reports: list[CameraReport], directory: Path, zone_name: str) -> list[P
                        f"coverage {r.coverage:.0%}")
         axes.legend()
         figure.tight_layout()
-        path = directory / f"{r.store_id}-{r.camera_id}-footfall.png"
-        try:
-            figure.savefig(path, dpi=100)
-        except OSError as error:
-            raise ApplianceError(f"{path}: cannot write: {error.strerror}") from None
-        finally:
-            plt.close(figure)
-        written.append(path)
+        written.append(_save(plt, figure, directory / f"{r.store_id}-{r.camera_id}-footfall.png"))
+    for store in store_profiles(reports):
+        if not store.age.bands:
+            continue  # gender only: nothing to draw here
+        shares = store.age.shares()
+        bands = [band for band in store.age.bands if band != "unknown"]
+        figure, axes = plt.subplots(figsize=(max(6, 0.6 * len(bands) + 2), 4))
+        axes.bar(bands, [100 * shares.get(band, 0.0) for band in bands])
+        axes.set_xlabel(f"age band ({store.age.bands.get('unknown', 0)} of unknown age)")
+        axes.set_ylabel("% of visitors of known age")
+        axes.set_title(f"{store.store_id}: age profile\n{store.first} .. {store.last}")
+        figure.tight_layout()
+        written.append(_save(plt, figure, directory / f"{store.store_id}-age-profile.png"))
     return written
+
+
+def _save(plt, figure, path: Path) -> Path:
+    try:
+        figure.savefig(path, dpi=100)
+    except OSError as error:
+        raise ApplianceError(f"{path}: cannot write: {error.strerror}") from None
+    finally:
+        plt.close(figure)
+    return path
+
+
+def _band_order(name: str) -> tuple[bool, int, str]:
+    """Sort key: "A-B" and "A+" by A, other names by name, "unknown" last."""
+    lower = name.split("-")[0].rstrip("+")
+    return name == "unknown", int(lower) if lower.isdigit() else -1, name
+
+
+def _percent(share: float | None) -> str:
+    return "-" if share is None else f"{share:.1%}"
 
 
 def _pair(counts: list[int]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.errors import ApplianceError, redact_url
@@ -60,6 +60,9 @@ class StoredWindow:
     observed_seconds: float
     partial: bool
     lines: dict[str, tuple[int | None, int | None]]  # line -> (in, out); None: suppressed
+    # Optional keys, read from the stored document (no columns of their own); None: suppressed
+    age_bands: dict[str, int | None] = field(default_factory=dict)  # band -> visitors
+    gender: dict[str, int | None] = field(default_factory=dict)
 
 
 class WindowStore:
@@ -115,7 +118,8 @@ class WindowStore:
 
     def windows(self, store_id: str | None = None, camera_id: str | None = None,
                 since: str | None = None, until: str | None = None) -> Iterator[StoredWindow]:
-        """Stored windows in time order per camera, with their line counts."""
+        """Stored windows in time order per camera, with their line counts and the optional
+        age bands and gender counts from the stored document."""
         where, params = [], []
         for column, value, op in (("store_id", store_id, "="), ("camera_id", camera_id, "="),
                                   ("window_start", since, ">="), ("window_start", until, "<")):
@@ -123,7 +127,8 @@ class WindowStore:
                 where.append(f"w.{column} {op} ?")
                 params.append(value)
         sql = ("SELECT w.message_id, w.store_id, w.camera_id, w.clock, w.window_start, "
-               "w.window_end, w.observed_seconds, w.partial, l.line, l.entered, l.exited "
+               "w.window_end, w.observed_seconds, w.partial, l.line, l.entered, l.exited, "
+               "w.document "
                "FROM windows w LEFT JOIN line_counts l ON l.message_id = w.message_id"
                + (" WHERE " + " AND ".join(where) if where else "")
                + " ORDER BY w.store_id, w.camera_id, w.window_start, w.message_id, l.line")
@@ -185,9 +190,12 @@ class _Transaction:
 
 
 def _window(row, lines) -> StoredWindow:
+    document = json.loads(row[11])
     return StoredWindow(store_id=row[1], camera_id=row[2], clock=row[3], window_start=row[4],
                         window_end=row[5], observed_seconds=float(row[6]),
-                        partial=bool(row[7]), lines=lines)
+                        partial=bool(row[7]), lines=lines,
+                        age_bands=document.get("age_bands", {}),
+                        gender=document.get("gender", {}))
 
 
 def _connect_postgres(url: str):
