@@ -154,6 +154,66 @@ def test_report_footfall_by_hour_coverage_and_charts(tmp_path):
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
 
 
+def test_report_age_profile_per_camera_and_store(tmp_path):
+    """Age bands (and gender on one camera) per camera and summed per store; a null band is
+    suppressed (1..4 on the device): it adds nothing and counts in suppressed_counts."""
+    door = windows(hours=2, per_hour=4)
+    # Keys out of order, and a configured first band whose text sorts after "25-34":
+    # bands go by their lower age, "unknown" last.
+    door[0]["age_bands"] = {"unknown": 2, "65+": 5, "25-34": 10, "18-24": 6, "5-12": None}
+    door[1]["age_bands"] = {"5-12": 5, "18-24": 4, "25-34": None, "65+": 5, "unknown": 0}
+    back = windows(camera="back", hours=1, per_hour=1)
+    back[0]["age_bands"] = {"18-24": 5, "25-34": 5, "unknown": 2}
+    back[0]["gender"] = {"female": 6, "male": None, "unknown": 3}
+    db = tmp_path / "hq.sqlite"
+    store = WindowStore(str(db))
+    for document in door + back + windows(store="shop-2", hours=1):  # shop-2: no age data
+        assert store.add_window(document, "2027-01-01T03:00:00Z")
+    stored = list(store.windows(camera_id="back"))
+    assert stored[0].gender == {"female": 6, "male": None, "unknown": 3}
+    assert next(store.windows(store_id="shop-2")).age_bands == {}
+    store.close()
+
+    result = report(db, "--json")
+    assert result.returncode == 0, result.stderr
+    reports = {(r["store_id"], r["camera_id"]): r for r in json.loads(result.stdout)}
+    d, b, other = reports["shop-1", "door"], reports["shop-1", "back"], reports["shop-2", "door"]
+    assert list(d["age_bands"].items()) == [("5-12", 5), ("18-24", 10), ("25-34", 10),
+                                            ("65+", 10), ("unknown", 2)]
+    assert d["age_shares"] == {"5-12": 0.1429, "18-24": 0.2857, "25-34": 0.2857,
+                               "65+": 0.2857}
+    assert d["gender"] == {} and d["suppressed_counts"] == 2
+    assert b["age_bands"] == {"18-24": 5, "25-34": 5, "unknown": 2}
+    assert b["age_shares"] == {"18-24": 0.5, "25-34": 0.5}
+    assert b["gender"] == {"female": 6, "male": 0, "unknown": 3} and b["suppressed_counts"] == 1
+    assert other["age_bands"] == other["age_shares"] == other["gender"] == {}
+
+    charts = tmp_path / "charts"
+    result = report(db, "--plot", charts)
+    assert result.returncode == 0, result.stderr
+    lines = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert lines.count("age band visitors share") == 3  # door, back, store shop-1
+    door_lines = lines[next(i for i, line in enumerate(lines)
+                            if line.startswith("store shop-1 / camera door")):]
+    door_table = door_lines[door_lines.index("age band visitors share") + 1:][:5]
+    assert door_table == ["5-12 5 14.3%", "18-24 10 28.6%", "25-34 10 28.6%", "65+ 10 28.6%",
+                          "unknown 2 -"]
+    assert "gender: female 6, male 0, unknown 3" in lines
+    assert "2 counts were suppressed on the device (below its threshold): totals here are " \
+        "lower bounds" in lines
+    heading = "store shop-1 age profile (2 cameras), 2027-01-01T00:00:00.000Z .. " \
+        f"{door[-1]['window_end']}"
+    store_table = lines[lines.index(heading) + 2:][:6]
+    assert store_table == ["5-12 5 11.1%", "18-24 15 33.3%", "25-34 15 33.3%", "65+ 10 22.2%",
+                           "unknown 4 -", "gender: female 6, male 0, unknown 3"]
+    assert not any(line.startswith("store shop-2 age profile") for line in lines)
+    chart = charts / "shop-1-age-profile.png"
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
+    assert f"wrote {chart}" in result.stderr
+    assert not (charts / "shop-2-age-profile.png").exists()
+    assert (charts / "shop-2-door-footfall.png").exists()
+
+
 def test_subscribe_bad_input_is_one_line(tmp_path):
     for args, message in (
         (["--db", "/proc/no/such/dir/hq.sqlite"], "cannot open the database"),
@@ -217,6 +277,11 @@ def test_postgresql_store_and_database_outage(broker, tmp_path, postgres):
     store = WindowStore(postgres.url)
     try:
         stored = [w.window_start for w in store.windows()]
+        # Age bands come from the stored document, with the same SQL as in SQLite.
+        aged = dict(windows(store="shop-2", hours=1)[0], age_bands={"18-24": 6, "65+": None})
+        assert store.add_window(aged, "2027-01-01T03:00:00Z")
+        assert [w.age_bands for w in store.windows(store_id="shop-2")] == \
+            [{"18-24": 6, "65+": None}]
     finally:
         store.close()
     assert stored == [d["window_start"] for d in sent]
