@@ -6,6 +6,8 @@ measurement, so no frame is held and peak RSS is the appliance's own):
 - `detector_fps`: preprocess + inference + postprocess (what any detector user pays);
 - `end_to_end_fps`: the full appliance loop from the source (decode, detect, track, count,
   window) with its per-stage milliseconds;
+- with demographics on (faces + age on the tracked visitors, default budget): the added
+  milliseconds per frame and per visitor, and face inferences per visitor;
 and writes everything to a JSON file. Speed figures, never asserted by unit tests.
 """
 
@@ -14,12 +16,13 @@ from __future__ import annotations
 import json
 import resource
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
 
 from appliance.config import load_config
-from appliance.pipeline import CameraPipeline, load_detector, run_frames
+from appliance.pipeline import CameraPipeline, load_demographics, load_detector, run_frames
 from appliance.sources import FileSource
 
 REPO = Path(__file__).resolve().parents[1]
@@ -89,6 +92,11 @@ def run_bench(args) -> int:
         results.append(_measure(clip.name, config, detector,
                                 lambda clip=clip: FileSource(str(clip), config.cameras[0].fps),
                                 {"in": entered, "out": left}))
+    demographics = []
+    on = replace(config, demographics=replace(config.demographics, enabled=True))
+    for clip in sorted((data / "caviar_front" / "clips").glob("*.mpg")):
+        demographics.append(_measure_demographics(
+            clip.name, on, detector, lambda clip=clip: FileSource(str(clip), on.cameras[0].fps)))
     mall = sorted((data / "mall" / "frames").glob("*.jpg"))[: args.mall_frames]
     if mall:
         results.append(_measure(f"mall/frames ({len(mall)})", config, detector,
@@ -98,6 +106,7 @@ def run_bench(args) -> int:
         "threads": config.models.threads,
         "peak_rss_mb": _peak_rss_mb(),
         "results": results,
+        "demographics": demographics,
     }
     _print_table(report)
     out = Path(args.json)
@@ -105,6 +114,28 @@ def run_bench(args) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
+
+
+def _measure_demographics(name: str, config, detector, frames_factory) -> dict:
+    pipeline = CameraPipeline(config, config.cameras[0], detector, "media",
+                              load_demographics(config))
+    started = time.perf_counter()
+    run_frames(pipeline, frames_factory(), lambda _doc: None)
+    elapsed = time.perf_counter() - started
+    visitors = sum(pipeline.age_totals.values())
+    seconds = pipeline.times.seconds["demographics"]
+    return {
+        "input": name,
+        "frames": pipeline.times.frames,
+        "end_to_end_fps": round(pipeline.times.frames / elapsed, 2),
+        "demographics_ms_per_frame": pipeline.times.ms_per_frame()["demographics"],
+        "visitors": visitors,
+        "face_inferences": pipeline.demographics.face_inferences,
+        "face_inferences_per_visitor": round(pipeline.demographics.face_inferences / visitors, 1)
+        if visitors else None,
+        "demographics_ms_per_visitor": round(1000 * seconds / visitors, 1) if visitors else None,
+        "age_bands": pipeline.age_totals,
+    }
 
 
 def _print_table(report: dict) -> None:
@@ -124,3 +155,8 @@ def _print_table(report: dict) -> None:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
     print(f"detector {report['detector']}, {report['threads']} threads, "
           f"peak RSS {report['peak_rss_mb']} MB")
+    for r in report.get("demographics", []):
+        print(f"demographics on {r['input']}: {r['end_to_end_fps']} fps, "
+              f"+{r['demographics_ms_per_frame']} ms/frame, {r['visitors']} visitors, "
+              f"{r['face_inferences_per_visitor']} face looks and "
+              f"{r['demographics_ms_per_visitor']} ms per visitor")

@@ -97,6 +97,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="tracker high-score threshold; public detections score high (0.8)")
     e.add_argument("--new-track-score", type=float, default=0.9)
     e.set_defaults(func=cmd_eval_mot)
+    e = esub.add_parser("age", help="age and gender accuracy on labelled face crops")
+    e.add_argument("directory", help="UTKFace-style crops: {age}_{gender}_*.jpg")
+    e.add_argument("--face-size", type=int, metavar="PX",
+                   help="first shrink each crop to PX x PX and JPEG it at quality 40 (CCTV)")
+    e.add_argument("--detector", choices=("yunet", "rfb320"), default="yunet")
+    e.add_argument("--models", default="var/models", help="models directory")
+    e.add_argument("--limit", type=int, help="only the first N crops (sorted by name)")
+    e.set_defaults(func=cmd_eval_age)
 
     p = sub.add_parser("bench", help="per-stage timings and fps on the shared clips")
     p.add_argument("--config", default=None)
@@ -177,7 +185,7 @@ def cmd_run(args) -> int:
 
 def cmd_replay(args) -> int:
     from appliance.config import load_config
-    from appliance.pipeline import CameraPipeline, load_detector, run_frames
+    from appliance.pipeline import CameraPipeline, load_demographics, load_detector, run_frames
     from appliance.sources import FileSource
 
     _log_to_stderr()
@@ -185,7 +193,7 @@ def cmd_replay(args) -> int:
     camera = config.camera(args.camera)
     source = FileSource(args.video, camera.fps, realtime=args.realtime)
     detector = load_detector(config)
-    pipeline = CameraPipeline(config, camera, detector, "media")
+    pipeline = CameraPipeline(config, camera, detector, "media", load_demographics(config))
     shared = _jsonl(args.windows)
     outputs, mqtt = _open_outputs(config, camera, pipeline, source.stats, shared)
     windows = []
@@ -215,6 +223,9 @@ def cmd_replay(args) -> int:
         "windows": len(windows),
         **({"unsent": mqtt.unsent} if mqtt is not None else {}),
         "lines": pipeline.totals(),
+        **({"age_bands": pipeline.age_totals,
+            "face_inferences": pipeline.demographics.face_inferences}
+           if pipeline.demographics else {}),
         "stage_ms": pipeline.times.ms_per_frame(),
     }
     print(json.dumps(summary))
@@ -292,6 +303,37 @@ def cmd_eval_mot(args) -> int:
         config = TrackerConfig(high_score=args.high_score, new_track_score=args.new_track_score)
         hypotheses = track_sequence(load_sequence(args.detections), fps, Tracker(config))
     print(json.dumps(evaluate(truth, hypotheses)))
+    return 0
+
+
+def cmd_eval_age(args) -> int:
+    import cv2
+
+    from appliance.analytics.demographics import FaceLooker
+    from appliance.detect.faces import AgeGenderModel, Rfb320Detector, YunetDetector
+    from appliance.eval.age import evaluate
+    from appliance.inference.backend import OnnxBackend
+    from appliance.inference.models import load_manifest, verified_path
+
+    if args.face_size is not None and not 8 <= args.face_size <= 1024:
+        raise ApplianceError(f"--face-size {args.face_size}: expected 8-1024 pixels")
+    manifest = load_manifest()
+
+    def backend(name):
+        return OnnxBackend(verified_path(Path(args.models), manifest[name]), 2)
+
+    detector = (YunetDetector if args.detector == "yunet" else Rfb320Detector)(
+        backend(args.detector))
+    # Any face the detector finds counts here: the crops are the test, not a size gate.
+    looker = FaceLooker(detector, AgeGenderModel(backend("age_gender")), min_face_px=1)
+
+    def estimate(image):
+        # A face crop fills its image; a head region in a frame has surroundings.
+        border = image.shape[0] // 2
+        return looker.look(cv2.copyMakeBorder(image, border, border, border, border,
+                                              cv2.BORDER_CONSTANT, value=0))
+
+    print(json.dumps(evaluate(Path(args.directory), estimate, args.face_size, args.limit)))
     return 0
 
 

@@ -57,7 +57,7 @@ def run(args, handoff) -> int:
 
     from appliance.config import load_config
     from appliance.isolation import CameraRelay, camera_address, via_loopback
-    from appliance.pipeline import CameraPipeline, load_detector, run_frames
+    from appliance.pipeline import CameraPipeline, load_demographics, load_detector, run_frames
     from appliance.sources import open_source
 
     config = load_config(args.config)
@@ -72,7 +72,7 @@ def run(args, handoff) -> int:
     detector = load_detector(config)
     source = open_source(source_url, camera.fps, stop, label=camera.source,
                          realtime=args.realtime)
-    pipeline = CameraPipeline(config, camera, detector, source.clock)
+    pipeline = CameraPipeline(config, camera, detector, source.clock, load_demographics(config))
     out = Handoff(handoff, config.store_id, camera.id, pipeline, source.stats)
     out.progress(force=True)  # ready: the publisher tells systemd
     if hasattr(source, "on_tick"):
