@@ -6,6 +6,9 @@ measurement, so no frame is held and peak RSS is the appliance's own):
 - `detector_fps`: preprocess + inference + postprocess (what any detector user pays);
 - `end_to_end_fps`: the full appliance loop from the source (decode, detect, track, count,
   window) with its per-stage milliseconds;
+- `reference_fps`: the reference pipeline most people would assemble (the same detector,
+  `trackers`' ByteTrackTracker, supervision's LineZone; appliance/bench_reference.py) on the
+  same frames, with its counts, and `ratio_vs_reference` = end_to_end_fps / reference_fps;
 - with demographics on (faces + age on the tracked visitors, default budget): the added
   milliseconds per frame and per visitor, and face inferences per visitor;
 and writes everything to a JSON file. Speed figures, never asserted by unit tests.
@@ -76,9 +79,27 @@ def _measure(name: str, config, detector, frames_factory, truth=None) -> dict:
         "peak_rss_mb": _peak_rss_mb(),
     }
     result["ratio_vs_bare_inference"] = round(result["end_to_end_fps"] / inference_fps, 3)
+    reference = _reference(config, detector, frames_factory)
+    if reference is not None:
+        result["reference_fps"] = round(reference["frames"] / reference["seconds"], 2)
+        result["reference_lines"] = reference["lines"]
+        result["ratio_vs_reference"] = round(result["end_to_end_fps"] /
+                                             result["reference_fps"], 3)
     if truth is not None:
         result["truth"] = truth
     return result
+
+
+def _reference(config, detector, frames_factory) -> dict | None:
+    try:
+        from appliance.bench_reference import run_reference
+    except ImportError:
+        return None
+    camera = config.cameras[0]
+    try:
+        return run_reference(detector, frames_factory(), camera.lines[0], camera.fps or 25.0)
+    except ImportError:  # trackers / supervision not installed: pip install '.[dev]'
+        return None
 
 
 def run_bench(args) -> int:
@@ -140,16 +161,19 @@ def _measure_demographics(name: str, config, detector, frames_factory) -> dict:
 
 def _print_table(report: dict) -> None:
     stages = list(report["results"][0]["stage_ms"]) if report["results"] else []
-    head = ["input", "frames", "infer fps", "det fps", "e2e fps", "e2e/infer"] + \
-        [f"{s} ms" for s in stages] + ["in/out (truth)"]
+    head = ["input", "frames", "infer fps", "det fps", "e2e fps", "e2e/infer", "ref fps",
+            "e2e/ref"] + [f"{s} ms" for s in stages] + ["in/out (truth)", "ref in/out"]
     rows = []
     for r in report["results"]:
         counts = "; ".join(f"{v['in']}/{v['out']}" for v in r["lines"].values())
         if "truth" in r:
             counts += f" ({r['truth']['in']}/{r['truth']['out']})"
+        reference = "; ".join(f"{v['in']}/{v['out']}"
+                              for v in r.get("reference_lines", {}).values())
         rows.append([r["input"], r["frames"], r["inference_fps"], r["detector_fps"],
-                     r["end_to_end_fps"], r["ratio_vs_bare_inference"]] +
-                    [r["stage_ms"][s] for s in stages] + [counts])
+                     r["end_to_end_fps"], r["ratio_vs_bare_inference"],
+                     r.get("reference_fps", "-"), r.get("ratio_vs_reference", "-")] +
+                    [r["stage_ms"][s] for s in stages] + [counts, reference or "-"])
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows, strict=True)]
     for row in [head] + rows:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
