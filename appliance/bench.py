@@ -118,6 +118,11 @@ def run_bench(args) -> int:
     for clip in sorted((data / "caviar_front" / "clips").glob("*.mpg")):
         demographics.append(_measure_demographics(
             clip.name, on, detector, lambda clip=clip: FileSource(str(clip), on.cameras[0].fps)))
+    variants = []
+    for clip in sorted((data / "caviar_front" / "clips").glob("*.mpg")):
+        variants += _measure_variants(clip.name, config, detector,
+                                      lambda clip=clip: FileSource(str(clip),
+                                                                   config.cameras[0].fps))
     mall = sorted((data / "mall" / "frames").glob("*.jpg"))[: args.mall_frames]
     if mall:
         results.append(_measure(f"mall/frames ({len(mall)})", config, detector,
@@ -128,6 +133,7 @@ def run_bench(args) -> int:
         "peak_rss_mb": _peak_rss_mb(),
         "results": results,
         "demographics": demographics,
+        "cheaper_frames": variants,
     }
     _print_table(report)
     out = Path(args.json)
@@ -135,6 +141,36 @@ def run_bench(args) -> int:
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
     return 0
+
+
+VARIANTS = {
+    "every frame": {},
+    "decode thread": {"decode_thread": True},
+    "motion skip": {"motion_skip": {"enabled": True}},
+    "decode thread + motion skip": {"decode_thread": True, "motion_skip": {"enabled": True}},
+}
+
+
+def _measure_variants(name: str, config, detector, frames_factory) -> list[dict]:
+    """The same clip with each switch of cheaper frames: speed, CPU seconds, counts."""
+    from appliance.config import MotionConfig, PerformanceConfig
+
+    rows = []
+    for label, switches in VARIANTS.items():
+        performance = PerformanceConfig(
+            decode_thread=switches.get("decode_thread", False),
+            motion_skip=MotionConfig(**switches.get("motion_skip", {})))
+        variant = replace(config, performance=performance)
+        pipeline = CameraPipeline(variant, variant.cameras[0], detector, "media")
+        started, cpu = time.perf_counter(), time.process_time()
+        run_frames(pipeline, frames_factory(), lambda _doc: None)
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        rows.append({"input": name, "variant": label, "frames": pipeline.times.frames,
+                     "end_to_end_fps": round(pipeline.times.frames / elapsed, 2),
+                     "cpu_seconds": round(cpu, 2),
+                     "detector_skipped": pipeline.motion.skipped if pipeline.motion else 0,
+                     "lines": pipeline.totals()})
+    return rows
 
 
 def _measure_demographics(name: str, config, detector, frames_factory) -> dict:
@@ -179,6 +215,11 @@ def _print_table(report: dict) -> None:
         print("  ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=True)))
     print(f"detector {report['detector']}, {report['threads']} threads, "
           f"peak RSS {report['peak_rss_mb']} MB")
+    for r in report.get("cheaper_frames", []):
+        counts = "; ".join(f"{v['in']}/{v['out']}" for v in r["lines"].values())
+        print(f"{r['input']:34} {r['variant']:28} {r['end_to_end_fps']:7} fps "
+              f"{r['cpu_seconds']:6} cpu s  detector skipped {r['detector_skipped']:4}  "
+              f"in/out {counts}")
     for r in report.get("demographics", []):
         print(f"demographics on {r['input']}: {r['end_to_end_fps']} fps, "
               f"+{r['demographics_ms_per_frame']} ms/frame, {r['visitors']} visitors, "

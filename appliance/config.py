@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from appliance.analytics.demographics_config import DemographicsConfig
+from appliance.detect.motion_config import MotionConfig
 from appliance.errors import ConfigError
 from appliance.privacy import PrivacyConfig
 
@@ -96,6 +97,13 @@ class CountingConfig:
 
 
 @dataclass(frozen=True)
+class PerformanceConfig:
+    # Decode the next frame on its own thread while this one is analysed.
+    decode_thread: bool = False
+    motion_skip: MotionConfig = field(default_factory=MotionConfig)
+
+
+@dataclass(frozen=True)
 class TlsConfig:
     ca: Path | None = None  # None: the system's trusted CAs
     cert: Path | None = None  # client certificate and key, when the broker wants one
@@ -142,6 +150,7 @@ class Config:
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     demographics: DemographicsConfig = field(default_factory=DemographicsConfig)
+    performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     window_seconds: float = 60.0
 
     def camera(self, camera_id: str | None) -> CameraConfig:
@@ -257,7 +266,7 @@ def parse_config(raw: Any, path: Path) -> Config:
     r = _Reader(path)
     top = r.mapping(raw, "", ("store_id", "cameras", "models", "detection", "tracker",
                               "counting", "outputs", "privacy", "demographics",
-                              "window_seconds"))
+                              "performance", "window_seconds"))
     if "store_id" not in top:
         raise r.fail("store_id", "missing")
     if "cameras" not in top:
@@ -283,6 +292,7 @@ def parse_config(raw: Any, path: Path) -> Config:
         outputs=_outputs(r, top.get("outputs", {}), "outputs", len(parsed)),
         privacy=_privacy(r, top.get("privacy", {}), "privacy"),
         demographics=_demographics(r, top.get("demographics", {}), "demographics"),
+        performance=_performance(r, top.get("performance", {}), "performance"),
         window_seconds=r.number(top.get("window_seconds", 60), "window_seconds", 1, 86400),
     )
 
@@ -380,6 +390,28 @@ def _counting(r: _Reader, raw: Any, key: str) -> CountingConfig:
     values = {name: r.number(c.get(name, getattr(defaults, name)), _join(key, name), 0)
               for name in defaults.__dataclass_fields__}
     return CountingConfig(**values)
+
+
+def _performance(r: _Reader, raw: Any, key: str) -> PerformanceConfig:
+    p = r.mapping(raw, key, ("decode_thread", "motion_skip"))
+    decode_thread = p.get("decode_thread", False)
+    if not isinstance(decode_thread, bool):
+        raise r.fail(_join(key, "decode_thread"), f"expected true or false, got "
+                     f"{decode_thread!r}")
+    mkey = _join(key, "motion_skip")
+    m = r.mapping(p.get("motion_skip", {}), mkey, ("enabled", "threshold", "pixel_delta",
+                                                   "max_skip_seconds"))
+    enabled = m.get("enabled", False)
+    if not isinstance(enabled, bool):
+        raise r.fail(_join(mkey, "enabled"), f"expected true or false, got {enabled!r}")
+    d = MotionConfig()
+    return PerformanceConfig(decode_thread=decode_thread, motion_skip=MotionConfig(
+        enabled=enabled,
+        threshold=r.number(m.get("threshold", d.threshold), _join(mkey, "threshold"), 0, 1),
+        pixel_delta=int(r.number(m.get("pixel_delta", d.pixel_delta),
+                                 _join(mkey, "pixel_delta"), 1, 255)),
+        max_skip_seconds=r.number(m.get("max_skip_seconds", d.max_skip_seconds),
+                                  _join(mkey, "max_skip_seconds"), 0, 60)))
 
 
 def _demographics(r: _Reader, raw: Any, key: str) -> DemographicsConfig:

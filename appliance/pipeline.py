@@ -15,11 +15,14 @@ import numpy as np
 from appliance.analytics.demographics import Demographics, FaceLooker
 from appliance.analytics.lines import LineCounter
 from appliance.config import CameraConfig, Config
+from appliance.detect.detections import Detections
 from appliance.detect.faces import AgeGenderModel, Rfb320Detector, YunetDetector
+from appliance.detect.motion import MotionGate
 from appliance.detect.person import PersonDetector, build_detector
 from appliance.inference.backend import OnnxBackend
 from appliance.inference.models import load_manifest, verified_path
 from appliance.privacy import protect
+from appliance.sources.prefetch import Prefetch
 from appliance.track.tracker import Tracker
 from appliance.window import WindowAggregator
 
@@ -81,6 +84,9 @@ class CameraPipeline:
         self.age_totals: dict[str, int] = dict.fromkeys(d.band_names(), 0) \
             if demographics else {}
         self.times = StageTimes()
+        motion = config.performance.motion_skip
+        self.motion = MotionGate(motion) if motion.enabled else None
+        self._last_detections = Detections.empty()  # boxes only: what a still scene reuses
         self._geometry_ready = False  # lines are scaled once the frame size is known
 
     def _setup_geometry(self, width: int, height: int) -> None:
@@ -95,13 +101,18 @@ class CameraPipeline:
             self._setup_geometry(frame.shape[1], frame.shape[0])
         t = self.times.seconds
         t0 = time.perf_counter()
-        tensor, letterbox = self.detector.preprocess(frame)  # copies into the model input
-        t1 = time.perf_counter()
-        outputs = self.detector.backend.run(tensor)
-        self.detector.forget()  # its input buffers held a copy of the frame
-        t2 = time.perf_counter()
-        detections = self.detector.postprocess(outputs, letterbox)
-        t3 = time.perf_counter()
+        if self.motion is not None and self.motion.still(frame, timestamp):
+            # Nothing moved: the last detections stand and the tracks stay alive.
+            detections = self._last_detections
+            t1 = t2 = t3 = time.perf_counter()
+        else:
+            tensor, letterbox = self.detector.preprocess(frame)  # copies into the input
+            t1 = time.perf_counter()
+            outputs = self.detector.backend.run(tensor)
+            self.detector.forget()  # its input buffers held a copy of the frame
+            t2 = time.perf_counter()
+            detections = self._last_detections = self.detector.postprocess(outputs, letterbox)
+            t3 = time.perf_counter()
         tracks = self.tracker.update(detections, timestamp)
         t4 = time.perf_counter()
         visitors = self.demographics.update(frame, tracks, timestamp) \
@@ -140,7 +151,11 @@ class CameraPipeline:
 def run_frames(pipeline: CameraPipeline, frames: Iterable[tuple[np.ndarray, float]],
                emit: Callable[[dict], None], on_frame: Callable[[float], None] | None = None
                ) -> None:
-    """Drive a pipeline from a source, timing decode, until the source ends."""
+    """Drive a pipeline from a source, timing decode, until the source ends. With
+    performance.decode_thread, decoding runs ahead on its own thread (decode time is then
+    the wait for the next frame)."""
+    if pipeline.config.performance.decode_thread:
+        frames = Prefetch(frames)
     iterator = iter(frames)
     while True:
         t0 = time.perf_counter()

@@ -1,0 +1,93 @@
+"""Cheaper frames: decoding on its own thread, and skipping the detector when nothing moved.
+Both must leave the counts as they are; their speed is measured by `make bench`."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+
+from appliance.detect.motion import MotionGate
+from appliance.detect.motion_config import MotionConfig
+from appliance.errors import SourceError
+from appliance.sources.prefetch import Prefetch
+from tests.conftest import CLIPS, DATA, shopper_edge, truth_counts
+
+
+def test_prefetch_keeps_order_and_holds_at_most_its_depth():
+    produced, gate = [], threading.Event()
+
+    def frames():
+        for i in range(10):
+            produced.append(i)
+            yield np.full((2, 2, 3), i, np.uint8), i / 25
+
+    items = iter(Prefetch(frames(), depth=2))
+    first = next(items)
+    assert first[1] == 0
+    gate.wait(0.3)
+    assert len(produced) <= 4  # the one handed out, two queued, one waiting to be queued
+    rest = [t for _, t in items]
+    assert rest == [i / 25 for i in range(1, 10)]
+
+
+def test_prefetch_passes_the_source_error_and_stops_when_abandoned():
+    def broken():
+        yield np.zeros((2, 2, 3), np.uint8), 0.0
+        raise SourceError("clip.mpg: no decodable video frames")
+
+    with pytest.raises(SourceError, match="no decodable"):
+        list(Prefetch(broken()))
+    endless_reads = []
+
+    def endless():
+        i = 0
+        while True:
+            endless_reads.append(i)
+            yield np.zeros((2, 2, 3), np.uint8), i
+            i += 1
+
+    for _frame, t in Prefetch(endless()):
+        if t == 3:
+            break
+    count = len(endless_reads)
+    threading.Event().wait(0.5)
+    assert len(endless_reads) == count  # the decode thread stopped
+
+
+def test_motion_gate_skips_a_still_scene_and_wakes_on_movement():
+    gate = MotionGate(MotionConfig(enabled=True, max_skip_seconds=2.0))
+    frame = cv2.imread(str(sorted((DATA / "mall" / "frames").glob("*.jpg"))[0]))
+    noisy = np.clip(frame.astype(np.int16) + np.random.default_rng(0).integers(
+        -3, 4, frame.shape), 0, 255).astype(np.uint8)  # sensor noise is not movement
+    assert not gate.still(frame, 0.0)  # nothing to compare with yet
+    assert gate.still(noisy, 0.04)
+    moved = frame.copy()
+    moved[200:300, 300:360] = 255 - moved[200:300, 300:360]  # someone walks in
+    assert not gate.still(moved, 0.08)
+    assert gate.still(moved, 0.12)
+    assert not gate.still(moved, 2.5)  # the detector runs at least every 2 s
+    assert gate.skipped == 2
+
+
+@pytest.mark.parametrize("clip", ["OneLeaveShop1front.mpg", "EnterExitCrossingPaths1front.mpg"])
+def test_counts_are_unchanged_with_decode_thread_and_motion_skip(tmp_path, write_config, clip):
+    config = write_config(performance={"decode_thread": True,
+                                       "motion_skip": {"enabled": True}})
+    result = shopper_edge("replay", CLIPS / clip, "--config", config)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["lines"]["shop_door"] == truth_counts(clip)
+
+
+def test_performance_config_errors_are_one_line(tmp_path, write_config):
+    raw = yaml.safe_load(write_config().read_text())
+    raw["performance"] = {"motion_skip": {"threshold": 2}}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    result = shopper_edge("check-config", path)
+    assert result.returncode == 2
+    assert "performance.motion_skip.threshold: must be <= 1" in result.stderr
