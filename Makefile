@@ -14,8 +14,9 @@ CLIP ?= ../shared/data/caviar_front/clips/OneLeaveShopReenter1front.mpg
 # Device install (docs in `make stage` below): the tree to lay out, the device's config, the
 # models to ship (names in models/manifest.yaml; empty: all), and the device's pip platform
 # tags (empty: this machine's). A Raspberry Pi 4/5 on 64-bit Raspberry Pi OS 12 needs
-# PLATFORM="manylinux2014_aarch64 manylinux_2_28_aarch64": onnxruntime >= 1.17 has no
-# manylinux2014 aarch64 wheel, and pip does not widen manylinux_2_28 to the older tags.
+# PLATFORM="manylinux2014_aarch64 manylinux_2_27_aarch64 manylinux_2_28_aarch64": onnxruntime >= 1.17 has no
+# manylinux2014 aarch64 wheel, ai-edge-litert only a manylinux_2_27 one, and pip does not
+# widen a manylinux_2_28 platform to the older tags.
 DESTDIR ?= var/stage
 DEVICE_CONFIG ?= examples/device.yaml
 MODELS ?=

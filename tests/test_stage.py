@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 OPT = "opt/shopper-edge"
 UNIT_DIR = "usr/lib/systemd/system"
 MODELS = "var/lib/shopper-edge/models"
-AARCH64 = "manylinux2014_aarch64 manylinux_2_28_aarch64"
+AARCH64 = "manylinux2014_aarch64 manylinux_2_27_aarch64 manylinux_2_28_aarch64"
 # Staged file -> the repository file it is a copy of.
 COPIES = {
     f"{OPT}/install.sh": "tools/install.sh",

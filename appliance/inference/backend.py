@@ -45,3 +45,12 @@ class OnnxBackend:
 
     def run(self, tensor: np.ndarray) -> list[np.ndarray]:
         return self.session.run(self.output_names, {self.input_name: tensor})
+
+
+def build_backend(path: Path, threads: int = 2) -> Backend:
+    """The back-end for a model file: LiteRT for .tflite, onnxruntime for anything else."""
+    if Path(path).suffix == ".tflite":
+        from appliance.inference.tflite import TfliteBackend  # LiteRT only loads when used
+
+        return TfliteBackend(path, threads)
+    return OnnxBackend(path, threads)
