@@ -101,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("directory", help="UTKFace-style crops: {age}_{gender}_*.jpg")
     e.add_argument("--face-size", type=int, metavar="PX",
                    help="first shrink each crop to PX x PX and JPEG it at quality 40 (CCTV)")
-    e.add_argument("--detector", choices=("yunet", "rfb320"), default="yunet")
+    e.add_argument("--detector", choices=("yunet", "rfb320", "blazeface"), default="yunet")
     e.add_argument("--models", default="var/models", help="models directory")
     e.add_argument("--limit", type=int, help="only the first N crops (sorted by name)")
     e.set_defaults(func=cmd_eval_age)
@@ -310,9 +310,9 @@ def cmd_eval_age(args) -> int:
     import cv2
 
     from appliance.analytics.demographics import FaceLooker
-    from appliance.detect.faces import AgeGenderModel, Rfb320Detector, YunetDetector
+    from appliance.detect.faces import FACE_DETECTORS, AgeGenderModel
     from appliance.eval.age import evaluate
-    from appliance.inference.backend import OnnxBackend
+    from appliance.inference.backend import build_backend
     from appliance.inference.models import load_manifest, verified_path
 
     if args.face_size is not None and not 8 <= args.face_size <= 1024:
@@ -320,10 +320,9 @@ def cmd_eval_age(args) -> int:
     manifest = load_manifest()
 
     def backend(name):
-        return OnnxBackend(verified_path(Path(args.models), manifest[name]), 2)
+        return build_backend(verified_path(Path(args.models), manifest[name]), 2)
 
-    detector = (YunetDetector if args.detector == "yunet" else Rfb320Detector)(
-        backend(args.detector))
+    detector = FACE_DETECTORS[args.detector](backend(args.detector))
     # Any face the detector finds counts here: the crops are the test, not a size gate.
     looker = FaceLooker(detector, AgeGenderModel(backend("age_gender")), min_face_px=1)
 

@@ -23,7 +23,7 @@ from appliance.errors import ConfigError
 from appliance.privacy import PrivacyConfig
 
 DETECTORS = ("yolox_nano", "fastestdet")
-FACE_DETECTORS = ("yunet", "rfb320")
+FACE_DETECTORS = ("yunet", "rfb320", "blazeface")
 ZONE_KINDS = ("shelf", "checkout", "queue", "staff", "entrance", "area")
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 # MQTT topic levels: no wildcards, no `$` topics, no empty levels.

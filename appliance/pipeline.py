@@ -16,10 +16,10 @@ from appliance.analytics.demographics import Demographics, FaceLooker
 from appliance.analytics.lines import LineCounter
 from appliance.config import CameraConfig, Config
 from appliance.detect.detections import Detections
-from appliance.detect.faces import AgeGenderModel, Rfb320Detector, YunetDetector
+from appliance.detect.faces import FACE_DETECTORS, AgeGenderModel
 from appliance.detect.motion import MotionGate
 from appliance.detect.person import PersonDetector, build_detector
-from appliance.inference.backend import OnnxBackend
+from appliance.inference.backend import OnnxBackend, build_backend
 from appliance.inference.models import load_manifest, verified_path
 from appliance.privacy import protect
 from appliance.sources.prefetch import Prefetch
@@ -57,11 +57,11 @@ def load_demographics(config: Config) -> Demographics | None:
         return None
     manifest = load_manifest()
 
-    def backend(name: str) -> OnnxBackend:
-        return OnnxBackend(verified_path(config.models.dir, manifest[name]), 1)
+    def backend(name: str):
+        # Chosen per model by its file: .tflite on LiteRT, anything else on onnxruntime.
+        return build_backend(verified_path(config.models.dir, manifest[name]), 1)
 
-    faces = (YunetDetector if d.face_detector == "yunet" else Rfb320Detector)(
-        backend(d.face_detector))
+    faces = FACE_DETECTORS[d.face_detector](backend(d.face_detector))
     looker = FaceLooker(faces, AgeGenderModel(backend("age_gender")), d.min_face_px)
     return Demographics(d, looker)
 

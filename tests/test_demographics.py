@@ -29,7 +29,8 @@ COUNTS = Draft202012Validator(json.loads((REPO / "appliance" / "schemas" /
 @pytest.fixture(scope="module")
 def face_models(models_dir):
     manifest = load_manifest()
-    fetch(str(MIRROR), models_dir, [manifest[n] for n in ("yunet", "rfb320", "age_gender")],
+    fetch(str(MIRROR), models_dir, [manifest[n] for n in ("yunet", "rfb320", "blazeface",
+                                                          "age_gender")],
           log=lambda _msg: None)
     return models_dir
 
@@ -52,11 +53,13 @@ def test_eval_age_meets_the_targets_on_utkface(face_models, face_size, mae_adult
     assert figures["ms_per_face"] > 0
 
 
-def test_rfb320_is_selectable(face_models):
+@pytest.mark.parametrize("detector", ["rfb320", "blazeface"])  # blazeface: TFLite back-end
+def test_other_face_detectors_are_selectable(face_models, detector):
     result = shopper_edge("eval", "age", UTKFACE, "--models", face_models, "--detector",
-                          "rfb320", "--limit", 50)
+                          detector, "--limit", 50)
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["faces_found"] >= 0.9
+    figures = json.loads(result.stdout)
+    assert figures["faces_found"] >= 0.9 and figures["mae"] < 10
 
 
 class CountingLooker:

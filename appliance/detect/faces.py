@@ -90,6 +90,43 @@ class Rfb320Detector:
                 for i in nms(xyxy, score[keep], self.nms_iou)]
 
 
+class BlazeFaceDetector:
+    """MediaPipe BlazeFace, full range (TFLite back-end): RGB in [-1, 1] at 192x192, one
+    anchor per cell of a 48x48 grid, box regressors in input pixels. The image is padded to
+    a square first, so faces keep their shape."""
+
+    GRID, SIZE = 48, 192
+
+    def __init__(self, backend: Backend, min_score: float = 0.6, nms_iou: float = 0.3):
+        self.backend = backend
+        self.min_score = min_score
+        self.nms_iou = nms_iou
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        height, width = image.shape[:2]
+        side = max(height, width)
+        square = cv2.copyMakeBorder(image, 0, side - height, 0, side - width,
+                                    cv2.BORDER_CONSTANT, value=0)
+        rgb = cv2.cvtColor(cv2.resize(square, (self.SIZE, self.SIZE),
+                                      interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2RGB)
+        regressors, logits = self.backend.run((rgb.astype(np.float32) / 127.5 - 1.0)[None])
+        score = 1.0 / (1.0 + np.exp(-np.clip(logits[0, :, 0], -50, 50)))
+        keep = np.flatnonzero(score >= self.min_score)
+        if keep.size == 0:
+            return []
+        box = regressors[0, keep, :4] / self.SIZE
+        row, col = np.divmod(keep, self.GRID)
+        cx = (col + 0.5) / self.GRID + box[:, 0]
+        cy = (row + 0.5) / self.GRID + box[:, 1]
+        xyxy = np.stack([cx - box[:, 2] / 2, cy - box[:, 3] / 2, cx + box[:, 2] / 2,
+                         cy + box[:, 3] / 2], 1).astype(np.float32) * side
+        xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, width)
+        xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, height)
+        scores = score[keep].astype(np.float32)
+        return [Face(tuple(float(v) for v in xyxy[i]), float(scores[i]))
+                for i in nms(xyxy, scores, self.nms_iou)]
+
+
 @dataclass(frozen=True)
 class AgeGender:
     age: float  # years
@@ -143,3 +180,7 @@ class AgeGenderModel:
             out = cv2.resize(square, (AGE_INPUT, AGE_INPUT), interpolation=cv2.INTER_CUBIC)
             return cv2.GaussianBlur(out, (0, 0), self.smooth_sigma)
         return cv2.resize(square, (AGE_INPUT, AGE_INPUT), interpolation=cv2.INTER_AREA)
+
+
+FACE_DETECTORS = {"yunet": YunetDetector, "rfb320": Rfb320Detector,
+                  "blazeface": BlazeFaceDetector}
