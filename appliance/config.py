@@ -56,6 +56,10 @@ class CameraConfig:
     coordinates: str = "pixels"  # or "fraction"
     lines: tuple[LineConfig, ...] = ()
     zones: tuple[ZoneConfig, ...] = ()
+    # Detect only inside this polygon (the detector sees its bounding box; people whose feet
+    # are outside are dropped), and/or in cols x rows overlapping tiles, for small people.
+    roi: tuple[Point, ...] | None = None
+    tiles: tuple[int, int] = (1, 1)
 
     def scale(self, width: int, height: int) -> tuple[float, float]:
         """Factors that turn this camera's geometry into pixels of a width x height frame."""
@@ -298,7 +302,8 @@ def parse_config(raw: Any, path: Path) -> Config:
 
 
 def _camera(r: _Reader, raw: Any, key: str) -> CameraConfig:
-    c = r.mapping(raw, key, ("id", "source", "fps", "coordinates", "lines", "zones"))
+    c = r.mapping(raw, key, ("id", "source", "fps", "coordinates", "lines", "zones", "roi",
+                             "tiles"))
     for required in ("id", "source"):
         if required not in c:
             raise r.fail(_join(key, required), "missing")
@@ -344,7 +349,14 @@ def _camera(r: _Reader, raw: Any, key: str) -> CameraConfig:
             kind=r.choice(zone.get("kind", "area"), f"{zkey}.kind", ZONE_KINDS),
             points=r.points(zone["points"], f"{zkey}.points", None, fraction),
         ))
+    tiles = c.get("tiles", [1, 1])
+    if not isinstance(tiles, list) or len(tiles) != 2 or any(
+            isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4 for n in tiles):
+        raise r.fail(_join(key, "tiles"), f"expected [columns, rows] of 1-4 each, got {tiles!r}")
+    roi = c.get("roi")
     return CameraConfig(
+        roi=None if roi is None else r.points(roi, _join(key, "roi"), None, fraction),
+        tiles=(tiles[0], tiles[1]),
         id=r.string(c["id"], _join(key, "id"), ID_PATTERN),
         source=r.resolve(r.string(source, _join(key, "source"))),
         fps=None if fps in (None, 0) else r.number(fps, _join(key, "fps"), 0, 240, low_open=True),
