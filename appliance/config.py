@@ -105,6 +105,8 @@ class PerformanceConfig:
     # Decode the next frame on its own thread while this one is analysed.
     decode_thread: bool = False
     motion_skip: MotionConfig = field(default_factory=MotionConfig)
+    # Live sources: lower the processing rate when the board cannot keep up.
+    adaptive_rate: bool = False
 
 
 @dataclass(frozen=True)
@@ -405,11 +407,12 @@ def _counting(r: _Reader, raw: Any, key: str) -> CountingConfig:
 
 
 def _performance(r: _Reader, raw: Any, key: str) -> PerformanceConfig:
-    p = r.mapping(raw, key, ("decode_thread", "motion_skip"))
-    decode_thread = p.get("decode_thread", False)
-    if not isinstance(decode_thread, bool):
-        raise r.fail(_join(key, "decode_thread"), f"expected true or false, got "
-                     f"{decode_thread!r}")
+    p = r.mapping(raw, key, ("decode_thread", "motion_skip", "adaptive_rate"))
+    flags = {}
+    for name in ("decode_thread", "adaptive_rate"):
+        flags[name] = p.get(name, False)
+        if not isinstance(flags[name], bool):
+            raise r.fail(_join(key, name), f"expected true or false, got {flags[name]!r}")
     mkey = _join(key, "motion_skip")
     m = r.mapping(p.get("motion_skip", {}), mkey, ("enabled", "threshold", "pixel_delta",
                                                    "max_skip_seconds"))
@@ -417,7 +420,7 @@ def _performance(r: _Reader, raw: Any, key: str) -> PerformanceConfig:
     if not isinstance(enabled, bool):
         raise r.fail(_join(mkey, "enabled"), f"expected true or false, got {enabled!r}")
     d = MotionConfig()
-    return PerformanceConfig(decode_thread=decode_thread, motion_skip=MotionConfig(
+    return PerformanceConfig(**flags, motion_skip=MotionConfig(
         enabled=enabled,
         threshold=r.number(m.get("threshold", d.threshold), _join(mkey, "threshold"), 0, 1),
         pixel_delta=int(r.number(m.get("pixel_delta", d.pixel_delta),

@@ -48,6 +48,7 @@ class HealthMonitor:
             "fps": round(new_frames / (now - last_time), 2) if now > last_time else 0.0,
             "inference_ms": round(1000 * (inference - last_inference) / new_frames, 2)
             if new_frames else 0.0,
+            "fps_cap": self.pipeline.fps_cap,
             "frames_processed": frames,
             "frames_skipped": self.source_stats.frames_skipped,
             "frames_dropped": self.source_stats.frames_dropped,

@@ -23,6 +23,7 @@ from appliance.detect.person import PersonDetector, build_detector
 from appliance.inference.backend import OnnxBackend, build_backend
 from appliance.inference.models import load_manifest, verified_path
 from appliance.privacy import protect
+from appliance.sources.adaptive import AdaptiveRate
 from appliance.sources.prefetch import Prefetch
 from appliance.track.tracker import Tracker
 from appliance.window import WindowAggregator
@@ -87,6 +88,7 @@ class CameraPipeline:
         self.times = StageTimes()
         motion = config.performance.motion_skip
         self.motion = MotionGate(motion) if motion.enabled else None
+        self.adaptive = None  # set by run_frames for a live source with adaptive_rate
         self._last_detections = Detections.empty()  # boxes only: what a still scene reuses
         self._geometry_ready = False  # lines are scaled once the frame size is known
 
@@ -157,6 +159,11 @@ class CameraPipeline:
         detections = self.area.merge(parts)
         return detections, (t0 + pre, t0 + pre + infer)
 
+    @property
+    def fps_cap(self) -> float | None:
+        """The processing-rate cap in force, for health."""
+        return self.adaptive.fps_cap if self.adaptive is not None else self.camera.fps
+
     def finish(self) -> list[dict]:
         """The source ended: close the open window."""
         ended = self.tracker.flush()
@@ -179,6 +186,9 @@ def run_frames(pipeline: CameraPipeline, frames: Iterable[tuple[np.ndarray, floa
     """Drive a pipeline from a source, timing decode, until the source ends. With
     performance.decode_thread, decoding runs ahead on its own thread (decode time is then
     the wait for the next frame)."""
+    adaptive = None
+    if pipeline.config.performance.adaptive_rate and getattr(frames, "live", False):
+        adaptive = pipeline.adaptive = AdaptiveRate(frames, pipeline.camera.fps)
     if pipeline.config.performance.decode_thread:
         frames = Prefetch(frames)
     iterator = iter(frames)
@@ -190,8 +200,11 @@ def run_frames(pipeline: CameraPipeline, frames: Iterable[tuple[np.ndarray, floa
             break
         frame, timestamp = item
         del item
+        started = time.perf_counter()
         documents = pipeline.process(frame, timestamp)
         del frame  # released before anything else runs: no frame outlives its step
+        if adaptive is not None:
+            adaptive.after_frame(time.perf_counter() - started)
         for document in documents:
             emit(document)
         if on_frame is not None:

@@ -50,6 +50,7 @@ class WorkerStats:
 
     times: _Times = field(default_factory=_Times)
     source: _SourceCounters = field(default_factory=_SourceCounters)
+    fps_cap: float | None = None
 
 
 class Worker:
@@ -113,6 +114,7 @@ class Worker:
             times.seconds["inference"] = document["inference_seconds"]
             for name in ("frames_read", "frames_skipped", "frames_dropped", "reconnects"):
                 setattr(source, name, document[name])
+            self.stats.fps_cap = document["fps_cap"]
             self.heartbeat = time.monotonic()
             self.ready.set()
         else:

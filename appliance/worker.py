@@ -114,6 +114,7 @@ class Handoff:
             "inference_seconds": round(times.seconds["inference"], 6),
             "frames_read": stats.frames_read, "frames_skipped": stats.frames_skipped,
             "frames_dropped": stats.frames_dropped, "reconnects": stats.reconnects,
+            "fps_cap": self.pipeline.fps_cap,
         }, self.store_id, self.camera_id))
 
     def _write(self, payload: bytes) -> None:

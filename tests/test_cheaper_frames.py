@@ -91,3 +91,20 @@ def test_performance_config_errors_are_one_line(tmp_path, write_config):
     result = shopper_edge("check-config", path)
     assert result.returncode == 2
     assert "performance.motion_skip.threshold: must be <= 1" in result.stderr
+
+
+def test_adaptive_rate_backs_off_and_recovers():
+    from types import SimpleNamespace
+
+    from appliance.sources import RateCap
+    from appliance.sources.adaptive import AdaptiveRate
+
+    source = SimpleNamespace(rate=RateCap(25))
+    adaptive = AdaptiveRate(source, ceiling=25)
+    for _ in range(60):
+        adaptive.after_frame(0.2)  # a board that needs 200 ms a frame
+    assert 3.5 <= adaptive.fps_cap <= 4.5  # 80% of the 5 fps it can do
+    assert abs(source.rate.interval - 1 / adaptive.fps_cap) < 1e-9
+    for _ in range(60):
+        adaptive.after_frame(0.01)
+    assert adaptive.fps_cap == 25  # room again: back to the configured rate, not above

@@ -32,7 +32,7 @@ def test_cpu_temperature_prefers_the_cpu_zone_and_is_none_without_one(tmp_path):
 
 def test_rates_are_per_interval_counters_since_start():
     times = StageTimes()
-    pipeline = SimpleNamespace(times=times)
+    pipeline = SimpleNamespace(times=times, fps_cap=5.0)
     stats = SourceStats(frames_read=120, frames_skipped=20, frames_dropped=1, reconnects=2)
     monitor = HealthMonitor("shop-1", "door", pipeline, stats,
                             {"yolox_nano": {"file": "yolox_nano.onnx", "sha256": "a" * 64}})

@@ -152,7 +152,7 @@ class StreamSource:
         return None
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
-        rate = RateCap(self.cap_fps)
+        rate = self.rate = RateCap(self.cap_fps)  # adjustable: performance.adaptive_rate
         delay = self.backoff[0]
         try:
             while not self.stop.is_set():
