@@ -26,13 +26,28 @@ class Face:
         return min(self.xyxy[2] - self.xyxy[0], self.xyxy[3] - self.xyxy[1])
 
 
-class YunetDetector:
-    """YuNet (libfacedetection), dynamic input: BGR 0-255, H and W padded to multiples of 32."""
+class FaceDetector:
+    """A face detector around a back-end: `detect(image)` gives the faces in it."""
 
     def __init__(self, backend: Backend, min_score: float = 0.6, nms_iou: float = 0.3):
         self.backend = backend
         self.min_score = min_score
         self.nms_iou = nms_iou
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        raise NotImplementedError
+
+    def _faces(self, xyxy: np.ndarray, scores: np.ndarray, width: int,
+               height: int) -> list[Face]:
+        """Clip to the image, suppress overlaps, return Faces (plain numbers)."""
+        xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, width)
+        xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, height)
+        return [Face(tuple(float(v) for v in xyxy[i]), float(scores[i]))
+                for i in nms(xyxy, scores, self.nms_iou)]
+
+
+class YunetDetector(FaceDetector):
+    """YuNet (libfacedetection), dynamic input: BGR 0-255, H and W padded to multiples of 32."""
 
     def detect(self, image: np.ndarray) -> list[Face]:
         height, width = image.shape[:2]
@@ -58,20 +73,14 @@ class YunetDetector:
             scores.append(score[keep])
         if not boxes:
             return []
-        xyxy, score = np.concatenate(boxes), np.concatenate(scores)
-        xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, width)
-        xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, height)
-        return [Face(tuple(float(v) for v in xyxy[i]), float(score[i]))
-                for i in nms(xyxy, score, self.nms_iou)]
+        return self._faces(np.concatenate(boxes), np.concatenate(scores), width, height)
 
 
-class Rfb320Detector:
+class Rfb320Detector(FaceDetector):
     """Ultra-Light-Fast RFB-320: RGB, (x - 127) / 128 at 320x240, boxes normalised 0-1."""
 
     def __init__(self, backend: Backend, min_score: float = 0.7, nms_iou: float = 0.3):
-        self.backend = backend
-        self.min_score = min_score
-        self.nms_iou = nms_iou
+        super().__init__(backend, min_score, nms_iou)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         height, width = image.shape[:2]
@@ -84,23 +93,15 @@ class Rfb320Detector:
         if keep.size == 0:
             return []
         xyxy = boxes[0, keep] * np.array([width, height, width, height], np.float32)
-        xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, width)
-        xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, height)
-        return [Face(tuple(float(v) for v in xyxy[i]), float(score[keep][i]))
-                for i in nms(xyxy, score[keep], self.nms_iou)]
+        return self._faces(xyxy, score[keep], width, height)
 
 
-class BlazeFaceDetector:
+class BlazeFaceDetector(FaceDetector):
     """MediaPipe BlazeFace, full range (TFLite back-end): RGB in [-1, 1] at 192x192, one
     anchor per cell of a 48x48 grid, box regressors in input pixels. The image is padded to
     a square first, so faces keep their shape."""
 
     GRID, SIZE = 48, 192
-
-    def __init__(self, backend: Backend, min_score: float = 0.6, nms_iou: float = 0.3):
-        self.backend = backend
-        self.min_score = min_score
-        self.nms_iou = nms_iou
 
     def detect(self, image: np.ndarray) -> list[Face]:
         height, width = image.shape[:2]
@@ -120,11 +121,7 @@ class BlazeFaceDetector:
         cy = (row + 0.5) / self.GRID + box[:, 1]
         xyxy = np.stack([cx - box[:, 2] / 2, cy - box[:, 3] / 2, cx + box[:, 2] / 2,
                          cy + box[:, 3] / 2], 1).astype(np.float32) * side
-        xyxy[:, 0::2] = np.clip(xyxy[:, 0::2], 0, width)
-        xyxy[:, 1::2] = np.clip(xyxy[:, 1::2], 0, height)
-        scores = score[keep].astype(np.float32)
-        return [Face(tuple(float(v) for v in xyxy[i]), float(scores[i]))
-                for i in nms(xyxy, scores, self.nms_iou)]
+        return self._faces(xyxy, score[keep].astype(np.float32), width, height)
 
 
 @dataclass(frozen=True)

@@ -38,23 +38,19 @@ class Prefetch:
     def _decode(self) -> None:
         try:
             for item in self._frames:
-                while not self._stop.is_set():
-                    try:
-                        self._queue.put(item, timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
+                if not self._put(item):
+                    return  # the consumer stopped
                 del item
-                if self._stop.is_set():
-                    return
             self._put(_END)
         except BaseException as error:  # noqa: BLE001 - handed to the consumer as is
             self._put(error)
 
-    def _put(self, item) -> None:
+    def _put(self, item) -> bool:
+        """Queue an item, waiting for room; False once the consumer has stopped."""
         while not self._stop.is_set():
             try:
                 self._queue.put(item, timeout=0.2)
-                return
+                return True
             except queue.Full:
                 continue
+        return False
