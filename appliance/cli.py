@@ -185,7 +185,8 @@ def cmd_run(args) -> int:
 
 def cmd_replay(args) -> int:
     from appliance.config import load_config
-    from appliance.pipeline import CameraPipeline, load_demographics, load_detector, run_frames
+    from appliance.pipeline import (CameraPipeline, load_demographics, load_detector,
+                                    load_pose, run_frames)
     from appliance.sources import FileSource
 
     _log_to_stderr()
@@ -193,7 +194,8 @@ def cmd_replay(args) -> int:
     camera = config.camera(args.camera)
     source = FileSource(args.video, camera.fps, realtime=args.realtime)
     detector = load_detector(config)
-    pipeline = CameraPipeline(config, camera, detector, "media", load_demographics(config))
+    pipeline = CameraPipeline(config, camera, detector, "media", load_demographics(config),
+                              load_pose(config))
     shared = _jsonl(args.windows)
     outputs, mqtt = _open_outputs(config, camera, pipeline, source.stats, shared)
     windows = []
@@ -226,6 +228,7 @@ def cmd_replay(args) -> int:
         **({"age_bands": pipeline.age_totals,
             "face_inferences": pipeline.demographics.face_inferences}
            if pipeline.demographics else {}),
+        **pipeline.behaviour_summary(),
         "stage_ms": pipeline.times.ms_per_frame(),
     }
     print(json.dumps(summary))

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from appliance.analytics.behaviour_config import BehaviourConfig
 from appliance.analytics.demographics_config import DemographicsConfig
 from appliance.detect.motion_config import MotionConfig
 from appliance.errors import ConfigError
@@ -60,6 +61,8 @@ class CameraConfig:
     # are outside are dropped), and/or in cols x rows overlapping tiles, for small people.
     roi: tuple[Point, ...] | None = None
     tiles: tuple[int, int] = (1, 1)
+    # 3x3 matrix from pixels (of this geometry) to metres on the floor, for groups.
+    homography: tuple[tuple[float, float, float], ...] | None = None
 
     def scale(self, width: int, height: int) -> tuple[float, float]:
         """Factors that turn this camera's geometry into pixels of a width x height frame."""
@@ -157,6 +160,7 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     demographics: DemographicsConfig = field(default_factory=DemographicsConfig)
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
     window_seconds: float = 60.0
 
     def camera(self, camera_id: str | None) -> CameraConfig:
@@ -272,7 +276,7 @@ def parse_config(raw: Any, path: Path) -> Config:
     r = _Reader(path)
     top = r.mapping(raw, "", ("store_id", "cameras", "models", "detection", "tracker",
                               "counting", "outputs", "privacy", "demographics",
-                              "performance", "window_seconds"))
+                              "performance", "behaviour", "window_seconds"))
     if "store_id" not in top:
         raise r.fail("store_id", "missing")
     if "cameras" not in top:
@@ -299,13 +303,14 @@ def parse_config(raw: Any, path: Path) -> Config:
         privacy=_privacy(r, top.get("privacy", {}), "privacy"),
         demographics=_demographics(r, top.get("demographics", {}), "demographics"),
         performance=_performance(r, top.get("performance", {}), "performance"),
+        behaviour=_behaviour(r, top.get("behaviour", {}), "behaviour"),
         window_seconds=r.number(top.get("window_seconds", 60), "window_seconds", 1, 86400),
     )
 
 
 def _camera(r: _Reader, raw: Any, key: str) -> CameraConfig:
     c = r.mapping(raw, key, ("id", "source", "fps", "coordinates", "lines", "zones", "roi",
-                             "tiles"))
+                             "tiles", "homography"))
     for required in ("id", "source"):
         if required not in c:
             raise r.fail(_join(key, required), "missing")
@@ -356,7 +361,22 @@ def _camera(r: _Reader, raw: Any, key: str) -> CameraConfig:
             isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4 for n in tiles):
         raise r.fail(_join(key, "tiles"), f"expected [columns, rows] of 1-4 each, got {tiles!r}")
     roi = c.get("roi")
+    homography = c.get("homography")
+    if homography is not None:
+        hkey = _join(key, "homography")
+        if not isinstance(homography, list) or len(homography) != 3 or any(
+                not isinstance(row, list) or len(row) != 3 for row in homography):
+            raise r.fail(hkey, "expected a 3x3 matrix (three rows of three numbers)")
+        homography = tuple(tuple(r.number(v, f"{hkey}[{i}]") for v in row)
+                           for i, row in enumerate(homography))
+        h = homography
+        det = (h[0][0] * (h[1][1] * h[2][2] - h[1][2] * h[2][1])
+               - h[0][1] * (h[1][0] * h[2][2] - h[1][2] * h[2][0])
+               + h[0][2] * (h[1][0] * h[2][1] - h[1][1] * h[2][0]))
+        if abs(det) < 1e-12:
+            raise r.fail(hkey, "is singular: it cannot map pixels to the floor")
     return CameraConfig(
+        homography=homography,
         roi=None if roi is None else r.points(roi, _join(key, "roi"), None, fraction),
         tiles=(tiles[0], tiles[1]),
         id=r.string(c["id"], _join(key, "id"), ID_PATTERN),
@@ -427,6 +447,35 @@ def _performance(r: _Reader, raw: Any, key: str) -> PerformanceConfig:
                                  _join(mkey, "pixel_delta"), 1, 255)),
         max_skip_seconds=r.number(m.get("max_skip_seconds", d.max_skip_seconds),
                                   _join(mkey, "max_skip_seconds"), 0, 60)))
+
+
+def _behaviour(r: _Reader, raw: Any, key: str) -> BehaviourConfig:
+    d = BehaviourConfig()
+    b = r.mapping(raw, key, tuple(d.__dataclass_fields__))
+    numbers = {name: r.number(b.get(name, getattr(d, name)), _join(key, name), low, high)
+               for name, low, high in (("zone_margin", 0, 2), ("exit_seconds", 0, 600),
+                                       ("reach", 0, 5), ("still_speed", 0, 10),
+                                       ("interaction_seconds", 0, 600),
+                                       ("pose_per_second", 0.1, 100), ("staff_share", 0, 1))}
+    flags = {}
+    for name in ("pose", "groups"):
+        flags[name] = b.get(name, getattr(d, name))
+        if not isinstance(flags[name], bool):
+            raise r.fail(_join(key, name), f"expected true or false, got {flags[name]!r}")
+    bins = b.get("dwell_bins", list(d.dwell_bins))
+    if not isinstance(bins, list) or not 1 <= len(bins) <= 10 or any(
+            isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 86400
+            for v in bins) or sorted(set(bins)) != bins:
+        raise r.fail(_join(key, "dwell_bins"), "expected 1-10 ascending whole seconds "
+                     "(upper bin edges), e.g. [10, 30, 60, 120, 300]")
+    heatmap = b.get("heatmap", list(d.heatmap))
+    if heatmap is not None and (not isinstance(heatmap, list) or len(heatmap) != 2 or any(
+            isinstance(n, bool) or not isinstance(n, int) for n in heatmap)
+            or not 1 <= heatmap[0] <= 32 or not 1 <= heatmap[1] <= 18):
+        raise r.fail(_join(key, "heatmap"), f"expected [columns, rows] with 1-32 columns and "
+                     f"1-18 rows, or null to turn it off, got {heatmap!r}")
+    return BehaviourConfig(**numbers, **flags, dwell_bins=tuple(bins),
+                           heatmap=None if heatmap is None else (heatmap[0], heatmap[1]))
 
 
 def _demographics(r: _Reader, raw: Any, key: str) -> DemographicsConfig:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from appliance.analytics.behaviour import Behaviour, BehaviourWindow
 from appliance.analytics.demographics import Demographics, FaceLooker
 from appliance.analytics.lines import LineCounter
 from appliance.config import CameraConfig, Config
@@ -20,6 +21,7 @@ from appliance.detect.detections import Detections
 from appliance.detect.faces import FACE_DETECTORS, AgeGenderModel
 from appliance.detect.motion import MotionGate
 from appliance.detect.person import PersonDetector, build_detector
+from appliance.detect.pose import PoseModel
 from appliance.inference.backend import OnnxBackend, build_backend
 from appliance.inference.models import load_manifest, verified_path
 from appliance.privacy import protect
@@ -29,7 +31,7 @@ from appliance.track.tracker import Tracker
 from appliance.window import WindowAggregator
 
 STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "counting",
-          "demographics")
+          "demographics", "behaviour")
 
 
 @dataclass
@@ -68,13 +70,45 @@ def load_demographics(config: Config) -> Demographics | None:
     return Demographics(d, looker)
 
 
+def load_pose(config: Config) -> PoseModel | None:
+    """MoveNet for shelf reach, hash verified, when behaviour.pose is on."""
+    if not config.behaviour.pose:
+        return None
+    spec = load_manifest()["movenet"]
+    return PoseModel(build_backend(verified_path(config.models.dir, spec), 1))
+
+
+class PoseBudget:
+    """At most `per_second` pose inferences per second of media time (a token bucket)."""
+
+    def __init__(self, per_second: float):
+        self.per_second = per_second
+        self.tokens = per_second
+        self.last: float | None = None
+
+    def take(self, wanted: int, timestamp: float) -> int:
+        if self.last is not None:
+            self.tokens = min(self.per_second,
+                              self.tokens + (timestamp - self.last) * self.per_second)
+        self.last = timestamp
+        granted = min(wanted, int(self.tokens))
+        self.tokens -= granted
+        return granted
+
+
 class CameraPipeline:
     def __init__(self, config: Config, camera: CameraConfig, detector: PersonDetector,
-                 clock: str, demographics: Demographics | None = None):
+                 clock: str, demographics: Demographics | None = None,
+                 pose: PoseModel | None = None):
         self.config = config
         self.camera = camera
         self.detector = detector
         self.demographics = demographics
+        self.pose = pose
+        self.pose_budget = PoseBudget(config.behaviour.pose_per_second)
+        self.pose_inferences = 0
+        self.behaviour: Behaviour | None = None  # made once the frame size is known
+        self.behaviour_totals: BehaviourWindow | None = None
         self.tracker = Tracker(config.tracker)
         self.counters: list[LineCounter] = []
         d = config.demographics
@@ -82,7 +116,8 @@ class CameraPipeline:
                                         [line.name for line in camera.lines],
                                         config.window_seconds, clock,
                                         age_bands=d.band_names() if demographics else None,
-                                        gender=bool(demographics) and d.gender)
+                                        gender=bool(demographics) and d.gender,
+                                        min_people=config.privacy.min_count)
         self.age_totals: dict[str, int] = dict.fromkeys(d.band_names(), 0) \
             if demographics else {}
         self.times = StageTimes()
@@ -100,6 +135,12 @@ class CameraPipeline:
                                   self.config.detection.nms_iou)
         self.counters = [LineCounter(line, self.config.counting, scale)
                          for line in self.camera.lines]
+        self.behaviour = Behaviour(self.camera, self.config.behaviour, width, height)
+        self.windows.behaviour = BehaviourWindow(self.camera, self.config.behaviour,
+                                                 width, height)
+        # The same figures over the whole run, for the replay summary.
+        self.behaviour_totals = BehaviourWindow(self.camera, self.config.behaviour,
+                                                width, height)
         self._geometry_ready = True
 
     def process(self, frame: np.ndarray, timestamp: float) -> list[dict]:
@@ -130,18 +171,39 @@ class CameraPipeline:
             if self.demographics else []
         t5 = time.perf_counter()
         crossings = [c for counter in self.counters for c in counter.update(tracks, timestamp)]
+        t6 = time.perf_counter()
+        behaviour = self.behaviour.update(tracks, timestamp, crossings)
+        self.behaviour_totals.add(behaviour)
+        if self.pose is not None:
+            self._look_at_wrists(frame, tracks, timestamp)
+        t7 = time.perf_counter()
         self._count_ages(visitors)
         documents = [protect(d, self.config.privacy)
-                     for d in self.windows.add(timestamp, crossings, visitors)]
-        t6 = time.perf_counter()
+                     for d in self.windows.add(timestamp, crossings, visitors, behaviour)]
+        t8 = time.perf_counter()
         t["preprocess"] += t1 - t0
         t["inference"] += t2 - t1
         t["postprocess"] += t3 - t2
         t["tracking"] += t4 - t3
         t["demographics"] += t5 - t4
-        t["counting"] += t6 - t5
+        t["counting"] += t6 - t5 + t8 - t7
+        t["behaviour"] += t7 - t6
         self.times.frames += 1
         return documents
+
+    def _look_at_wrists(self, frame: np.ndarray, tracks, timestamp: float) -> None:
+        """MoveNet on the people stopped at a shelf, within the per-second budget."""
+        wanted = self.behaviour.pose_wanted()
+        granted = self.pose_budget.take(len(wanted), timestamp)
+        if not granted:
+            return
+        chosen = wanted[:granted]
+        rows = [int(np.flatnonzero(tracks.ids == i)[0]) for i in chosen if i in tracks.ids]
+        if not rows:
+            return
+        wrists = self.pose.wrists(frame, tracks.xyxy[rows])
+        self.pose_inferences += len(rows)
+        self.behaviour.add_wrists(tracks.ids[rows].tolist(), wrists.points, wrists.scores)
 
     def _detect_in_area(self, frame: np.ndarray, t0: float):
         """The detector on each window of the detection area; stage times summed so that
@@ -169,7 +231,19 @@ class CameraPipeline:
         ended = self.tracker.flush()
         visitors = self.demographics.end(ended) if self.demographics else []
         self._count_ages(visitors)
-        return [protect(d, self.config.privacy) for d in self.windows.flush(visitors)]
+        behaviour = None
+        if self.behaviour is not None:
+            behaviour = self.behaviour.finish(ended)
+            self.behaviour_totals.add(behaviour)
+        return [protect(d, self.config.privacy)
+                for d in self.windows.flush(visitors, behaviour)]
+
+    def behaviour_summary(self) -> dict:
+        """Zones, journeys, groups and heatmap over the whole run (for `replay`); heatmap
+        cells with fewer than privacy.min_count people are blanked, as in the windows."""
+        if self.behaviour_totals is None:
+            return {}
+        return self.behaviour_totals.emit(self.config.privacy.min_count)
 
     def _count_ages(self, visitors) -> None:
         for visitor in visitors:

@@ -19,6 +19,7 @@ k = 1 turns suppression off (tests, evaluation). The default is k = 5.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -49,9 +50,11 @@ class Group:
 
 def count_cells(document: dict) -> tuple[list[Path], list[Group]]:
     """The integer counts of a window document that protection applies to, and the sums
-    among them. Lines publish no totals, so they form no groups (yet)."""
+    among them. Lines publish no totals, so they form no groups (yet); a zone's dwell
+    histogram sums to its visits."""
     cells = [("lines", name, direction) for name, counts in document["lines"].items()
              for direction in ("in", "out")]
+    behaviour, behaviour_groups = _behaviour_cells(document)
     families = {key: [(key, name) for name in document.get(key, {})]
                 for key in ("age_bands", "gender")}
     groups = []
@@ -59,7 +62,55 @@ def count_cells(document: dict) -> tuple[list[Path], list[Group]]:
         # Both count the same visitors: each family's sum is the other's total.
         groups = [Group(tuple(families["gender"]), tuple(families["age_bands"])),
                   Group(tuple(families["age_bands"]), tuple(families["gender"]))]
-    return cells + families["age_bands"] + families["gender"], groups
+    return (cells + families["age_bands"] + families["gender"] + behaviour,
+            groups + behaviour_groups)
+
+
+def _behaviour_cells(document: dict) -> tuple[list[Path], list[Group]]:
+    cells: list[Path] = []
+    groups = []
+    for name, zone in document.get("zones", {}).items():
+        visits = ("zones", name, "visits")
+        bins = tuple(("zones", name, "dwell", "histogram", b) for b in zone["dwell"]["histogram"])
+        cells += [visits, *bins] + ([("zones", name, "interactions")]
+                                    if "interactions" in zone else [])
+        groups.append(Group((visits,), bins))
+    cells += [("journeys", key) for key, value in document.get("journeys", {}).items()
+              if not key.endswith("_share")]
+    if "groups" in document:
+        cells += [("groups", "sizes", size) for size in document["groups"]["sizes"]]
+        cells.append(("groups", "accompanied"))
+    return cells, groups
+
+
+def _derived(result: dict, hidden: set[Path], config: PrivacyConfig) -> None:
+    """Figures computed from counts follow them: percentiles and occupancy of a zone with a
+    hidden (or, with noise, any) count go null, and shares are recomputed from what is
+    published. With noise the heatmap (seconds, not counts) is left out."""
+    noisy = config.epsilon is not None
+    for name, zone in result.get("zones", {}).items():
+        if noisy or ("zones", name, "visits") in hidden:
+            zone["dwell"]["p50"] = zone["dwell"]["p90"] = None
+        if noisy or 0 < (zone["occupancy_max"] or 0) < config.min_count:
+            zone["occupancy_mean"] = zone["occupancy_max"] = None
+    journeys = result.get("journeys")
+    if journeys is not None:
+        journeys["interacted_without_checkout_share"] = _share(
+            journeys["interacted_without_checkout"], journeys["interacted"])
+    groups = result.get("groups")
+    if groups is not None:
+        sizes = groups["sizes"]
+        people = None if None in sizes.values() else \
+            sum(int(k.rstrip("+")) * n for k, n in sizes.items())
+        groups["accompanied_share"] = _share(groups["accompanied"], people)
+    if noisy:
+        result.pop("heatmap", None)
+
+
+def _share(part: int | None, whole: int | None) -> float | None:
+    if part is None or not whole:
+        return None
+    return round(min(part / whole, 1.0), 3)
 
 
 def protect(document: dict, config: PrivacyConfig,
@@ -75,10 +126,18 @@ def protect(document: dict, config: PrivacyConfig,
         scale = config.sensitivity / config.epsilon
         values = {path: max(0, v + discrete_laplace(rng, scale)) for path, v in values.items()}
     hidden = suppress(values, groups, config.min_count)
+    sizes = [("groups", "sizes", n) for n in ("2", "3", "4", "5+")]
+    if any(path in hidden for path in sizes) and ("groups", "accompanied") in values:
+        # accompanied = 2 x sizes.2 + 3 x sizes.3 + ...: it would give a hidden size away.
+        hidden.add(("groups", "accompanied"))
     result = _copy(document)
     for path, value in values.items():
         _set(result, path, None if path in hidden else int(value))
     result["suppressed"] = [".".join(path) for path in cells if path in hidden]
+    _derived(result, hidden, config)
+    heat = result.get("heatmap", {}).get("person_seconds", "")
+    if re.search(r"(^|[,;])([,;]|$)", heat):  # an empty cell: blanked for too few people
+        result["suppressed"].append("heatmap.cells")
     return result
 
 

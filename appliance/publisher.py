@@ -101,7 +101,7 @@ class Worker:
             self._refuse("not JSON")
             return
         kind = document.get("schema") if isinstance(document, dict) else None
-        if kind == "shopper.counts/1":
+        if kind == "shopper.counts/2":
             self.outputs.write(document)  # the guard checks it again, on this side
         elif kind == "shopper.worker/1":
             try:

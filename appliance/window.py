@@ -3,7 +3,7 @@
 Windows are aligned to multiples of the window length: of wall-clock time for live sources
 (a 60 s window runs from hh:mm:00 to hh:mm+1:00 UTC) and of media time for files (0-60 s,
 60-120 s, ... of the clip, shown as time since 1970-01-01T00:00:00Z). What leaves here is a plain
-JSON-able dict of counts and names (schema `shopper.counts/1`, appliance/schemas/counts-1.json),
+JSON-able dict of counts and names (schema `shopper.counts/2`, appliance/schemas/counts-2.json),
 so the process that publishes it never needs anything else from this side.
 """
 
@@ -12,10 +12,14 @@ from __future__ import annotations
 import math
 import uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from appliance.analytics.lines import Crossing
 
-SCHEMA = "shopper.counts/1"
+if TYPE_CHECKING:
+    from appliance.analytics.behaviour import BehaviourFrame, BehaviourWindow
+
+SCHEMA = "shopper.counts/2"
 
 
 def iso(seconds: float) -> str:
@@ -26,7 +30,8 @@ def iso(seconds: float) -> str:
 class WindowAggregator:
     def __init__(self, store_id: str, camera_id: str, line_names: list[str],
                  window_seconds: float, clock: str, age_bands: list[str] | None = None,
-                 gender: bool = False):
+                 gender: bool = False, behaviour: BehaviourWindow | None = None,
+                 min_people: int = 1):
         self.store_id = store_id
         self.camera_id = camera_id
         self.line_names = list(line_names)
@@ -34,6 +39,8 @@ class WindowAggregator:
         self.clock = clock  # "wall" or "media"
         self.age_bands = age_bands  # band names, with demographics on
         self.gender = gender
+        self.behaviour = behaviour  # zones, journeys, groups, heatmap
+        self.min_people = min_people  # heatmap cells with fewer people are blanked
         self._start: float | None = None
         self._first: float | None = None
         self._last: float | None = None
@@ -46,7 +53,7 @@ class WindowAggregator:
         self._genders = {"female": 0, "male": 0, "unknown": 0}
 
     def add(self, timestamp: float, crossings: list[Crossing],
-            visitors: list | None = None) -> list[dict]:
+            visitors: list | None = None, behaviour: BehaviourFrame | None = None) -> list[dict]:
         """Account one processed frame; returns the documents of windows it closed."""
         closed = []
         if self._start is None:
@@ -61,6 +68,8 @@ class WindowAggregator:
         for crossing in crossings:
             self._lines[crossing.line][crossing.direction] += 1
         self._add_visitors(visitors or ())
+        if behaviour is not None and self.behaviour is not None:
+            self.behaviour.add(behaviour)
         return closed
 
     def _add_visitors(self, visitors) -> None:
@@ -71,12 +80,15 @@ class WindowAggregator:
             if self.gender and visitor.gender is not None:
                 self._genders[visitor.gender] += 1
 
-    def flush(self, visitors: list | None = None) -> list[dict]:
+    def flush(self, visitors: list | None = None,
+              behaviour: BehaviourFrame | None = None) -> list[dict]:
         """Close the open window at the end of the source (a partial window), with the
         visitors whose tracks the end of the source ended."""
         if self._start is None:
             return []
         self._add_visitors(visitors or ())
+        if behaviour is not None and self.behaviour is not None:
+            self.behaviour.add(behaviour)
         end = min(self._start + self.window_seconds, self._last if self._last is not None
                   else self._start)
         return [self._emit(max(end, self._first or end), partial=True)]
@@ -102,6 +114,8 @@ class WindowAggregator:
             document["age_bands"] = dict(self._ages)
         if self.gender:
             document["gender"] = dict(self._genders)
+        if self.behaviour is not None:
+            document.update(self.behaviour.emit(self.min_people))
         self._frames = 0
         self._reset_counts()
         return document

@@ -5,7 +5,7 @@
 It isolates itself first (appliance/isolation.py: before any import that starts threads),
 then runs source -> detect -> track -> count -> window -> privacy, and writes JSON lines to
 the hand-over pipe (its standard output when it started): each closed window
-(`shopper.counts/1`, guard-checked) and its progress (`shopper.worker/1`) at least every
+(`shopper.counts/2`, guard-checked) and its progress (`shopper.worker/1`) at least every
 2 s while the frame loop or the reconnect loop turns: the publisher's watchdog heartbeat.
 Errors are one line on standard error and exit status 2.
 """
@@ -57,7 +57,8 @@ def run(args, handoff) -> int:
 
     from appliance.config import load_config
     from appliance.isolation import CameraRelay, camera_address, via_loopback
-    from appliance.pipeline import CameraPipeline, load_demographics, load_detector, run_frames
+    from appliance.pipeline import (CameraPipeline, load_demographics, load_detector,
+                                    load_pose, run_frames)
     from appliance.sources import open_source
 
     config = load_config(args.config)
@@ -72,7 +73,8 @@ def run(args, handoff) -> int:
     detector = load_detector(config)
     source = open_source(source_url, camera.fps, stop, label=camera.source,
                          realtime=args.realtime)
-    pipeline = CameraPipeline(config, camera, detector, source.clock, load_demographics(config))
+    pipeline = CameraPipeline(config, camera, detector, source.clock,
+                              load_demographics(config), load_pose(config))
     out = Handoff(handoff, config.store_id, camera.id, pipeline, source.stats)
     out.progress(force=True)  # ready: the publisher tells systemd
     if hasattr(source, "on_tick"):

@@ -23,7 +23,7 @@ from tests.conftest import DATA, MIRROR, REPO, shopper_edge
 
 UTKFACE = DATA / "utkface"
 COUNTS = Draft202012Validator(json.loads((REPO / "appliance" / "schemas" /
-                                          "counts-1.json").read_text()))
+                                          "counts-2.json").read_text()))
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,8 @@ def test_spooled_payloads_are_checked_again_when_read_back():
     with pytest.raises(guard.GuardRefused, match="not JSON"):
         guard.check_payload("counts", PNG, STORE, CAMERA)
     with pytest.raises(guard.GuardRefused, match="bytes, the limit is"):
-        guard.check_payload("counts", b"{" + b" " * 10_000 + b"}", STORE, CAMERA)
+        guard.check_payload("counts", b"{" + b" " * (guard.MAX_PAYLOAD_BYTES + 1) + b"}",
+                            STORE, CAMERA)
 
 
 def test_status_admits_only_online_and_offline():

@@ -135,7 +135,8 @@ def test_report_footfall_by_hour_coverage_and_charts(tmp_path):
     store.close()
     result = report(db, "--json")
     assert result.returncode == 0, result.stderr
-    door, back = sorted(json.loads(result.stdout), key=lambda r: r["camera_id"] != "door")
+    door, back = sorted(json.loads(result.stdout)["cameras"],
+                        key=lambda r: r["camera_id"] != "door")
     assert door["footfall_by_hour"] == {"2027-01-01 00:00": 4, "2027-01-01 01:00": 4}
     assert door["footfall_by_day"] == {"2027-01-01": 8} and door["peak_hour"] == \
         "2027-01-01 00:00"
@@ -176,7 +177,8 @@ def test_report_age_profile_per_camera_and_store(tmp_path):
 
     result = report(db, "--json")
     assert result.returncode == 0, result.stderr
-    reports = {(r["store_id"], r["camera_id"]): r for r in json.loads(result.stdout)}
+    output = json.loads(result.stdout)
+    reports = {(r["store_id"], r["camera_id"]): r for r in output["cameras"]}
     d, b, other = reports["shop-1", "door"], reports["shop-1", "back"], reports["shop-2", "door"]
     assert list(d["age_bands"].items()) == [("5-12", 5), ("18-24", 10), ("25-34", 10),
                                             ("65+", 10), ("unknown", 2)]
@@ -187,6 +189,11 @@ def test_report_age_profile_per_camera_and_store(tmp_path):
     assert b["age_shares"] == {"18-24": 0.5, "25-34": 0.5}
     assert b["gender"] == {"female": 6, "male": 0, "unknown": 3} and b["suppressed_counts"] == 1
     assert other["age_bands"] == other["age_shares"] == other["gender"] == {}
+    store, = output["stores"]  # shop-2 has neither age data nor behaviour
+    assert store["store_id"] == "shop-1" and store["behaviour"] is None
+    assert store["age"]["cameras"] == 2 and store["age"]["suppressed_counts"] == 3
+    assert store["age"]["age_bands"] == {"5-12": 5, "18-24": 15, "25-34": 15, "65+": 10,
+                                         "unknown": 4}
 
     charts = tmp_path / "charts"
     result = report(db, "--plot", charts)
@@ -286,4 +293,4 @@ def test_postgresql_store_and_database_outage(broker, tmp_path, postgres):
         store.close()
     assert stored == [d["window_start"] for d in sent]
     result = report(postgres.url, "--json")
-    assert json.loads(result.stdout)[0]["lines"] == {"door": {"in": 4, "out": 1}}
+    assert json.loads(result.stdout)["cameras"][0]["lines"] == {"door": {"in": 4, "out": 1}}

@@ -25,7 +25,7 @@ from tests.broker import Broker, make_ca, write_password
 from tests.conftest import CLIPS, REPO, HqProcess, wait_for
 
 SCHEMAS = REPO / "appliance" / "schemas"
-COUNTS = Draft202012Validator(json.loads((SCHEMAS / "counts-1.json").read_text()))
+COUNTS = Draft202012Validator(json.loads((SCHEMAS / "counts-2.json").read_text()))
 HEALTH = Draft202012Validator(json.loads((SCHEMAS / "health-1.json").read_text()))
 STORE = "caviar-demo"
 ACL = f"""# each device writes only under its own store/camera; HQ only reads

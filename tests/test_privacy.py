@@ -16,7 +16,7 @@ from appliance.window import WindowAggregator
 from tests.conftest import REPO
 
 COUNTS = Draft202012Validator(json.loads((REPO / "appliance" / "schemas" /
-                                          "counts-1.json").read_text()))
+                                          "counts-2.json").read_text()))
 
 
 def window(counts: dict[str, tuple[int, int]]) -> dict:

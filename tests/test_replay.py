@@ -2,13 +2,14 @@
 
 import json
 import os
+import re
 
 import jsonschema
 import pytest
 
 from tests.conftest import CLIPS, REPO, shopper_edge, truth_counts
 
-SCHEMA = json.loads((REPO / "appliance" / "schemas" / "counts-1.json").read_text())
+SCHEMA = json.loads((REPO / "appliance" / "schemas" / "counts-2.json").read_text())
 
 
 @pytest.mark.parametrize("clip", sorted(p.name for p in CLIPS.glob("*.mpg")))
@@ -16,8 +17,19 @@ def test_door_counts_match_truth(clip, write_config):
     result = shopper_edge("replay", CLIPS / clip, "--config", write_config())
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["lines"]["shop_door"] == truth_counts(clip)
+    truth = truth_counts(clip)
+    assert summary["lines"]["shop_door"] == truth
     assert summary["frames"] > 200 and summary["seconds"] > 10 and summary["fps"] > 0
+    # Behaviour on the same run, zones from scene.yaml (shop_floor, walkway): whoever
+    # went through the door was on the shop floor, and the mannequins are nobody.
+    journeys, zones = summary["journeys"], summary["zones"]
+    assert journeys["entered"] == truth["in"]
+    assert zones["shop_floor"]["visits"] >= max(truth.values())
+    assert journeys["visitors"] >= max(truth.values()) and journeys["staff"] == 0
+    assert zones["shop_floor"]["occupancy_max"] >= 1
+    assert zones["shop_floor"]["dwell"]["p50"] > 0
+    heat = summary["heatmap"]["person_seconds"]
+    assert sum(int(c) for c in re.split("[,;]", heat) if c) > 0
 
 
 def test_rate_capped_replay_keeps_media_time(write_config):
@@ -56,10 +68,12 @@ def _assert_only_counts_and_names(value, key="") -> None:
     if isinstance(value, dict):
         for k, v in value.items():
             _assert_only_counts_and_names(v, k)
+    elif key == "person_seconds":  # the heatmap: digits, commas and semicolons only
+        assert re.fullmatch(r"[0-9,;]*", value), key
     elif isinstance(value, str):
         assert len(value) <= 64, key
     else:
-        assert isinstance(value, (int, float)), (key, type(value))
+        assert value is None or isinstance(value, (int, float)), (key, type(value))
 
 
 def test_window_documents_on_stdout_follow_the_schema(write_config):
@@ -97,3 +111,30 @@ def test_bad_config_is_one_clear_line(tmp_path):
 def _write(path, data: bytes):
     path.write_bytes(data)
     return path
+
+
+def test_supermarket_checkout_cashiers_are_staff_and_the_queue_has_waits(models_dir, tmp_path):
+    """examples/supermarket-checkout.yaml on the real checkout clip: the three cashiers
+    come out as staff, the shopper paying reaches checkout, and the queue shows its wait."""
+    import yaml
+
+    raw = yaml.safe_load((REPO / "examples" / "supermarket-checkout.yaml").read_text())
+    raw["models"]["dir"] = str(models_dir)
+    config = tmp_path / "supermarket.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    clip = REPO.parent / "shared" / "data" / "supermarket" / "supermarket.mp4"
+    result = shopper_edge("replay", clip, "--config", config, "--windows",
+                          tmp_path / "windows.jsonl")
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    zones, journeys = summary["zones"], summary["journeys"]
+    for till in ("till_1_cashier", "till_2_cashier", "till_3_cashier"):
+        assert zones[till]["occupancy_max"] >= 1, till  # someone was at every till
+        assert zones[till]["visits"] == 0, till  # and none of them was a visitor
+    assert journeys["staff"] >= 3
+    assert journeys["reached_checkout"] >= 1
+    queue = zones["till_1_queue"]
+    assert queue["visits"] >= 1 and queue["dwell"]["p50"] >= 5  # waited most of the clip
+    assert queue["occupancy_mean"] > 0.5
+    for line in (tmp_path / "windows.jsonl").read_text().splitlines():
+        jsonschema.validate(json.loads(line), SCHEMA)

@@ -95,7 +95,7 @@ def test_live_stream_reconnects_and_keeps_counting(tmp_path, models_dir):
         _kill(server)
     assert appliance.returncode == 0
     for line in out_path.read_text().splitlines():
-        assert json.loads(line)["schema"] == "shopper.counts/1"
+        assert json.loads(line)["schema"] == "shopper.counts/2"
 
 
 def test_a_refused_rtsp_url_is_one_clear_line(tmp_path, models_dir):

@@ -30,6 +30,7 @@ class Crossing:
     line: str
     direction: str  # "in" or "out"
     timestamp: float
+    track_id: int = -1  # for the crosser's journey flags only; never leaves the process
 
 
 @dataclass
@@ -95,7 +96,7 @@ class LineCounter:
                 if self._through_segment(previous.foot, feet[k]):
                     direction = "in" if side > 0 else "out"
                     self.counts[direction] += 1
-                    crossings.append(Crossing(self.name, direction, timestamp))
+                    crossings.append(Crossing(self.name, direction, timestamp, track_id))
         self._note_missing(present, timestamp)
         for track_id in tracks.ended:
             self._sides.pop(track_id, None)

@@ -51,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="SQLite file or postgresql:// URL (default shopper-hq.sqlite)")
     p.set_defaults(func=cmd_subscribe)
 
-    p = sub.add_parser("report", help="footfall by hour per store and camera")
+    p = sub.add_parser("report", help="footfall, age profile and shopper behaviour per store "
+                       "and camera")
     p.add_argument("--db", default="shopper-hq.sqlite")
     p.add_argument("--store")
     p.add_argument("--camera")
@@ -60,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tz", default="UTC", help="time zone of the hours (default UTC)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--plot", metavar="DIR",
-                   help="also write one PNG chart per camera (and an age profile per store)")
+                   help="also write PNG charts per camera (footfall, heatmap) and per store "
+                   "(age profile)")
     p.set_defaults(func=cmd_report)
     return parser
 
@@ -112,7 +114,7 @@ def cmd_subscribe(args) -> int:
 def cmd_report(args) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from appliance.hq.report import build_reports, format_text, plot
+    from appliance.hq.report import as_json, build_reports, format_text, plot
     from appliance.hq.store import WindowStore
 
     try:
@@ -128,7 +130,7 @@ def cmd_report(args) -> int:
     finally:
         store.close()
     if args.json:
-        print(json.dumps([r.as_dict() for r in reports], indent=1))
+        print(json.dumps(as_json(reports), indent=1))
     else:
         print(format_text(reports, args.tz), flush=True)
     if args.plot:

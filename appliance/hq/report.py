@@ -9,6 +9,8 @@ the share of the stored windows' time that frames were processed for: a camera t
 down shows low coverage rather than a quiet shop.
 Age bands and gender (optional in a document) are visitors whose track ended in the
 window; a store's age profile sums its cameras over the windows selected (--since/--until).
+Shopper behaviour (zones, journeys, groups, heatmap: `shopper.counts/2` windows) is pooled
+per camera and, for shares and shelves, per store over the same windows; see behaviour.py.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 
 from appliance.errors import ApplianceError
+from appliance.hq.behaviour import Behaviour, StoreBehaviour
 from appliance.hq.store import StoredWindow
 
 
@@ -79,6 +82,7 @@ class CameraReport:
     # hour -> line -> [in, out]
     hours: dict[str, dict[str, list[int]]] = field(default_factory=dict)
     age: AgeProfile = field(default_factory=AgeProfile)
+    behaviour: Behaviour = field(default_factory=Behaviour)
 
     @property
     def coverage(self) -> float:
@@ -113,6 +117,7 @@ class CameraReport:
                       for hour, lines in self.hours.items()},
             "age_bands": dict(self.age.bands), "age_shares": self.age.shares(),
             "gender": dict(self.age.gender),
+            "behaviour": self.behaviour.as_dict() if self.behaviour.windows else None,
         }
 
 
@@ -142,6 +147,7 @@ def build_reports(windows: Iterable[StoredWindow], zone: tzinfo,
                 totals[0] += entered or 0
                 totals[1] += exited or 0
         report.suppressed += report.age.add(w.age_bands, w.gender)
+        report.behaviour.add(w)
     for (store_id, camera_id), (status, _at) in (statuses or {}).items():
         if (store_id, camera_id) in reports:
             reports[(store_id, camera_id)].status = status
@@ -163,6 +169,34 @@ def store_profiles(reports: list[CameraReport]) -> list[StoreProfile]:
         store.age.add(r.age.bands, r.age.gender)
         store.age.suppressed += r.age.suppressed
     return [stores[key] for key in sorted(stores)]
+
+
+def store_behaviours(reports: list[CameraReport]) -> list[StoreBehaviour]:
+    """Behaviour per store, for the stores whose cameras sent any behaviour figures."""
+    stores: dict[str, StoreBehaviour] = {}
+    for r in reports:
+        if r.behaviour.windows:
+            store = stores.setdefault(r.store_id, StoreBehaviour(r.store_id))
+            store.first = min(store.first or r.first, r.first)
+            store.last = max(store.last or r.last, r.last)
+            store.add(r.camera_id, r.behaviour)
+    return [stores[key] for key in sorted(stores)]
+
+
+def as_json(reports: list[CameraReport]) -> dict:
+    """Per camera, and per store: the age profile and the behaviour (null without data)."""
+    stores: dict[str, dict] = {}
+    for profile in store_profiles(reports):
+        stores.setdefault(profile.store_id, {"store_id": profile.store_id})["age"] = {
+            "cameras": profile.cameras, "first_window": profile.first,
+            "last_window": profile.last, "age_bands": profile.age.bands,
+            "age_shares": profile.age.shares(), "gender": profile.age.gender,
+            "suppressed_counts": profile.age.suppressed}
+    for store in store_behaviours(reports):
+        stores.setdefault(store.store_id, {"store_id": store.store_id})["behaviour"] = \
+            store.as_dict()
+    return {"cameras": [r.as_dict() for r in reports],
+            "stores": [{"age": None, "behaviour": None, **stores[key]} for key in sorted(stores)]}
 
 
 def format_text(reports: list[CameraReport], zone_name: str) -> str:
@@ -190,6 +224,7 @@ def format_text(reports: list[CameraReport], zone_name: str) -> str:
             cells = "  ".join(f"{_pair(lines.get(n, [0, 0])):>16}" for n in names)
             out.append(f"  {hour:<18} {sum(c[0] for c in lines.values()):>8}  {cells}")
         out += _age_table(r.age)
+        out += _behaviour_lines(r.behaviour)
         out.append("")
     for store in store_profiles(reports):
         cameras = f"{store.cameras} camera" + "s" * (store.cameras != 1)
@@ -197,7 +232,67 @@ def format_text(reports: list[CameraReport], zone_name: str) -> str:
                    f"{store.first} .. {store.last}")
         out += _age_table(store.age)
         out.append("")
+    for store in store_behaviours(reports):
+        cameras = f"{store.cameras} camera" + "s" * (store.cameras != 1)
+        out.append(f"store {store.store_id} behaviour ({cameras}), {store.first} .. {store.last}")
+        out.append(f"  {_share(store.accompanied, 'people in groups')} accompanied")
+        out.append(f"  {_share(store.without_checkout, 'who interacted')} interacted without "
+                   "reaching checkout")
+        if store.shelves:
+            out.append("  top shelves by interactions: " + ", ".join(
+                f"{camera}/{name} {_interactions(zone)}"
+                for camera, name, zone in store.shelves[:10]))
+        out.append("")
     return "\n".join(out).rstrip()
+
+
+def _behaviour_lines(b: Behaviour) -> list[str]:
+    """A camera's shopper.counts/2 behaviour figures; nothing without any."""
+    if not b.windows:
+        return []
+    out = [f"  behaviour from {b.windows} windows; dwell and wait percentiles are of the "
+           "histograms summed over them"]
+    if b.zones:
+        out.append(f"  {'zone':<16} {'kind':<9} {'visits':>6} {'dwell p50':>10} {'p90':>9} "
+                   f"{'occ. mean':>9} {'max':>4} {'interactions':>12}")
+    for name, zone in sorted(b.zones.items()):
+        dwell, mean = zone.dwell(), zone.occupancy_mean
+        out.append(f"  {name:<16} {zone.kind:<9} {zone.visits:>6} "
+                   f"{_seconds(dwell, 'p50'):>10} {_seconds(dwell, 'p90'):>9} "
+                   f"{'-' if mean is None else f'{mean:.2f}':>9} "
+                   f"{_or_dash(zone.occupancy_max):>4} {_or_dash(zone.interactions):>12}")
+    if b.shelves():
+        out.append("  top shelves by interactions: " + ", ".join(
+            f"{name} {_interactions(zone)}" for name, zone in b.shelves()[:10]))
+    for name, zone in sorted(b.zones.items()):
+        if zone.kind == "queue":
+            dwell, mean = zone.dwell(), zone.occupancy_mean
+            out.append(f"  queue {name}: wait p50 {_seconds(dwell, 'p50')}, p90 "
+                       f"{_seconds(dwell, 'p90')} ({dwell['visits']} waits); length mean "
+                       f"{'-' if mean is None else f'{mean:.2f}'}, max "
+                       f"{_or_dash(zone.occupancy_max)}")
+    if b.journeys:
+        out.append("  journeys: " + ", ".join(f"{name.replace('_', ' ')} {n}"
+                                              for name, n in b.journeys.items()))
+        out.append(f"  {_share(b.without_checkout, 'who interacted')} interacted without "
+                   "reaching checkout")
+    if b.sizes:
+        out.append("  groups by size: " + ", ".join(f"{size}: {n}" for size, n in b.sizes.items())
+                   + f"; {_share(b.accompanied_share, 'people in groups')} accompanied")
+    if b.heatmap:
+        h = b.heatmap.as_dict()
+        out.append(f"  heatmap {h['cols']}x{h['rows']} over {h['windows']} windows: "
+                   f"{h['total_person_seconds']} person-seconds; cells blanked in every window "
+                   f"{h['blanked_cells']}, in some {h['partly_blanked_cells']}"
+                   + (f"; {b.heatmap_skipped} windows of an older grid left out"
+                      if b.heatmap_skipped else ""))
+    suppressed = {"zone": sum(sum(z.suppressed.values()) for z in b.zones.values()),
+                  "journey": b.journeys_suppressed, "group": b.groups_suppressed}
+    if any(suppressed.values()):
+        out.append("  suppressed on the device: " + ", ".join(
+            f"{n} {name} counts" for name, n in suppressed.items() if n)
+            + ": sums above are lower bounds, percentiles are of the known visits")
+    return out
 
 
 def _age_table(age: AgeProfile) -> list[str]:
@@ -214,8 +309,8 @@ def _age_table(age: AgeProfile) -> list[str]:
 
 
 def plot(reports: list[CameraReport], directory: Path, zone_name: str) -> list[Path]:
-    """One PNG per camera: people in and out per hour; one per store with age data: the
-    share of each age band."""
+    """One PNG per camera: people in and out per hour, and its heatmap when it sent one;
+    one per store with age data: the share of each age band."""
     try:
         import matplotlib
     except ImportError:
@@ -245,6 +340,10 @@ def plot(reports: list[CameraReport], directory: Path, zone_name: str) -> list[P
         axes.legend()
         figure.tight_layout()
         written.append(_save(plt, figure, directory / f"{r.store_id}-{r.camera_id}-footfall.png"))
+        if r.behaviour.heatmap:
+            figure = _heatmap_figure(plt, r)
+            written.append(_save(plt, figure,
+                                 directory / f"{r.store_id}-{r.camera_id}-heatmap.png"))
     for store in store_profiles(reports):
         if not store.age.bands:
             continue  # gender only: nothing to draw here
@@ -258,6 +357,33 @@ def plot(reports: list[CameraReport], directory: Path, zone_name: str) -> list[P
         figure.tight_layout()
         written.append(_save(plt, figure, directory / f"{store.store_id}-age-profile.png"))
     return written
+
+
+def _heatmap_figure(plt, r: CameraReport):
+    """person-seconds per cell over the period; a cell blanked in every window (never
+    published) is hatched grey, not drawn as zero."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    h = r.behaviour.heatmap
+    cells = np.ma.masked_invalid(np.array(
+        [[np.nan if v is None else v for v in row] for row in h.sums], dtype=float))
+    figure, axes = plt.subplots(figsize=(8, 8 * h.rows / h.cols + 1))
+    colours = plt.get_cmap("viridis").with_extremes(bad="lightgrey")
+    image = axes.imshow(cells, cmap=colours, vmin=0, interpolation="nearest")
+    for y, x in zip(*np.nonzero(cells.mask), strict=True):
+        axes.add_patch(Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="//",
+                                 edgecolor="grey", linewidth=0))
+    axes.set_xticks([])
+    axes.set_yticks([])
+    figure.colorbar(image, ax=axes, label="person-seconds", shrink=0.8)
+    partly = h.as_dict()["partly_blanked_cells"]
+    axes.set_title(f"{r.store_id} / {r.camera_id}: where people were, {h.windows} windows\n"
+                   f"{r.first} .. {r.last}\nhatched: blanked for privacy in every window"
+                   + (f"; {partly} cells blanked in some (lower bounds)" if partly else ""),
+                   fontsize=9)
+    figure.tight_layout()
+    return figure
 
 
 def _save(plt, figure, path: Path) -> Path:
@@ -278,6 +404,30 @@ def _band_order(name: str) -> tuple[bool, int, str]:
 
 def _percent(share: float | None) -> str:
     return "-" if share is None else f"{share:.1%}"
+
+
+def _share(share, whole: str) -> str:
+    """"50.0% (6 of 12 people in groups[, 1 of 3 windows left out: suppressed])"."""
+    left_out = f", {share.left_out} of {share.windows} windows left out: suppressed" \
+        if share.left_out else ""
+    return f"{_percent(share.value)} ({share.part} of {share.whole} {whole}{left_out})"
+
+
+def _seconds(dwell: dict, name: str) -> str:
+    """"12.5 s"; "300+ s" in the open last bin; "-" when unknown."""
+    value = dwell[name]
+    if value is None:
+        return "-"
+    return f"{value:g}+ s" if name in dwell["at_least"] else f"{value:.1f} s"
+
+
+def _interactions(zone) -> str:
+    n = zone.suppressed["interactions"]
+    return f"{zone.interactions or 0}" + (f" ({n} suppressed)" if n else "")
+
+
+def _or_dash(value) -> str:
+    return "-" if value is None else str(value)
 
 
 def _pair(counts: list[int]) -> str:

@@ -2,8 +2,10 @@
 
 One row per window, keyed by its `message_id`, so a repeat (a QoS 1 redelivery, a spool
 resent after a crash) is ignored by the database itself; per-line counts in their own
-table for reporting; the whole document is kept too, so later schema fields need no
-migration to be stored. The SQL is the common subset of SQLite and PostgreSQL.
+table for reporting; the whole document is kept too (`document`, JSON text), so later
+schema fields need no migration to be stored: the age bands of `shopper.counts/1` and the
+zones, journeys, groups and heatmap of `shopper.counts/2` are read from it. Both versions
+share these tables. The SQL is the common subset of SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -60,9 +62,14 @@ class StoredWindow:
     observed_seconds: float
     partial: bool
     lines: dict[str, tuple[int | None, int | None]]  # line -> (in, out); None: suppressed
-    # Optional keys, read from the stored document (no columns of their own); None: suppressed
+    # Read from the stored document (no columns of their own); None: suppressed
     age_bands: dict[str, int | None] = field(default_factory=dict)  # band -> visitors
     gender: dict[str, int | None] = field(default_factory=dict)
+    # shopper.counts/2 only, as in the document ({} when absent)
+    zones: dict[str, dict] = field(default_factory=dict)
+    journeys: dict = field(default_factory=dict)
+    groups: dict = field(default_factory=dict)
+    heatmap: dict = field(default_factory=dict)
 
 
 class WindowStore:
@@ -119,7 +126,7 @@ class WindowStore:
     def windows(self, store_id: str | None = None, camera_id: str | None = None,
                 since: str | None = None, until: str | None = None) -> Iterator[StoredWindow]:
         """Stored windows in time order per camera, with their line counts and the optional
-        age bands and gender counts from the stored document."""
+        sections of the stored document."""
         where, params = [], []
         for column, value, op in (("store_id", store_id, "="), ("camera_id", camera_id, "="),
                                   ("window_start", since, ">="), ("window_start", until, "<")):
@@ -195,7 +202,9 @@ def _window(row, lines) -> StoredWindow:
                         window_end=row[5], observed_seconds=float(row[6]),
                         partial=bool(row[7]), lines=lines,
                         age_bands=document.get("age_bands", {}),
-                        gender=document.get("gender", {}))
+                        gender=document.get("gender", {}), zones=document.get("zones", {}),
+                        journeys=document.get("journeys", {}),
+                        groups=document.get("groups", {}), heatmap=document.get("heatmap", {}))
 
 
 def _connect_postgres(url: str):

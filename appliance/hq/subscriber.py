@@ -2,10 +2,11 @@
 
 It subscribes to `{prefix}/+/+/counts` and `{prefix}/+/+/status` (as `$share/GROUP/...`
 when given a group, so several instances split the load), checks every window against the
-counts schema and its topic, stores it, and only then acknowledges it (manual ack): with a
-persistent session the broker redelivers whatever was not stored, and the store drops
-repeats by message id. A database failure stops the subscriber (exit status 3) rather
-than acknowledging what it could not keep; its service manager restarts it.
+schema of its version (`shopper.counts/1` or `/2`) and its topic, stores it, and only then
+acknowledges it (manual ack): with a persistent session the broker redelivers whatever was
+not stored, and the store drops repeats by message id. A database failure stops the
+subscriber (exit status 3) rather than acknowledging what it could not keep; its service
+manager restarts it.
 """
 
 from __future__ import annotations
@@ -15,17 +16,45 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 from pathlib import Path
 
+from jsonschema import Draft202012Validator
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from appliance.hq.behaviour import heatmap_cells
 from appliance.hq.store import StoreError, WindowStore
 from appliance.mqtt_link import MqttLink, new_client, read_password
-from appliance.outputs.guard import validator
 from appliance.window import iso
 
 log = logging.getLogger("shopper_hq")
+COUNTS_SCHEMAS = {"shopper.counts/1": "counts-1.json", "shopper.counts/2": "counts-2.json"}
+
+
+@cache
+def counts_validator(schema: str) -> Draft202012Validator:
+    text = (resources.files("appliance") / "schemas" / COUNTS_SCHEMAS[schema]).read_text("utf-8")
+    return Draft202012Validator(json.loads(text))
+
+
+def window_problem(document: object) -> str | None:
+    """Why a document is not a counts window HQ stores (None when it is one): it must pass
+    the JSON Schema of the version it names, and a heatmap must fill its grid."""
+    schema = document.get("schema") if isinstance(document, dict) else None
+    if not isinstance(schema, str) or schema not in COUNTS_SCHEMAS:
+        return "not a counts window (unknown schema)"  # the value itself is not logged
+    error = next(iter(counts_validator(schema).iter_errors(document)), None)
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(document)"
+        return f"not a {schema} window ({where} breaks {error.validator})"
+    if "heatmap" in document:
+        try:
+            heatmap_cells(document["heatmap"])
+        except ValueError as error:
+            return f"not a {schema} window (heatmap: {error})"
+    return None
 
 
 @dataclass(frozen=True)
@@ -118,10 +147,9 @@ class HqSubscriber:
         except (UnicodeDecodeError, ValueError):
             self._reject(topic, "not JSON")
             return
-        error = next(iter(validator("counts").iter_errors(document)), None)
-        if error is not None:
-            where = "/".join(str(p) for p in error.absolute_path) or "(document)"
-            self._reject(topic, f"not a counts window ({where} breaks {error.validator})")
+        problem = window_problem(document)
+        if problem is not None:
+            self._reject(topic, problem)
             return
         if (document["store_id"], document["camera_id"]) != (store_id, camera_id):
             self._reject(topic, "store or camera differs from the topic")

@@ -17,9 +17,9 @@ from jsonschema import Draft202012Validator
 
 from appliance.errors import ApplianceError
 
-KINDS = {"counts": "counts-1.json", "health": "health-1.json", "worker": "worker-1.json"}
+KINDS = {"counts": "counts-2.json", "health": "health-1.json", "worker": "worker-1.json"}
 STATUS_PAYLOADS = (b"online", b"offline")
-MAX_PAYLOAD_BYTES = 8192  # a counts window with 32 lines is about 2 kB
+MAX_PAYLOAD_BYTES = 16384  # a window with 32 lines is about 2 kB, 32 zones and a heatmap about 12 kB
 
 
 class GuardRefused(ApplianceError):
