@@ -185,8 +185,13 @@ def cmd_run(args) -> int:
 
 def cmd_replay(args) -> int:
     from appliance.config import load_config
-    from appliance.pipeline import (CameraPipeline, load_demographics, load_detector,
-                                    load_pose, run_frames)
+    from appliance.pipeline import (
+        CameraPipeline,
+        load_demographics,
+        load_detector,
+        load_pose,
+        run_frames,
+    )
     from appliance.sources import FileSource
 
     _log_to_stderr()

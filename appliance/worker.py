@@ -57,8 +57,13 @@ def run(args, handoff) -> int:
 
     from appliance.config import load_config
     from appliance.isolation import CameraRelay, camera_address, via_loopback
-    from appliance.pipeline import (CameraPipeline, load_demographics, load_detector,
-                                    load_pose, run_frames)
+    from appliance.pipeline import (
+        CameraPipeline,
+        load_demographics,
+        load_detector,
+        load_pose,
+        run_frames,
+    )
     from appliance.sources import open_source
 
     config = load_config(args.config)

@@ -41,7 +41,10 @@ def walk(a, b, seconds):
     return [tuple(np.array(a) + (np.array(b) - np.array(a)) * k / n) for k in range(n + 1)]
 
 
-def run(paths: dict[int, list], config=BehaviourConfig(), zones=ZONES, moving=True):
+DEFAULTS = BehaviourConfig()
+
+
+def run(paths: dict[int, list], config=DEFAULTS, zones=ZONES, moving=True):
     """Feed per-person paths (lists of foot points, None when absent) through Behaviour and
     a window; returns the window's behaviour parts."""
     camera = CameraConfig("c", "x", zones=zones)

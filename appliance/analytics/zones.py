@@ -21,7 +21,6 @@ from appliance.analytics.behaviour_config import BehaviourConfig
 from appliance.config import ZoneConfig
 from appliance.track.tracker import Tracks
 
-
 PRESENCE_KINDS = ("queue", "checkout", "staff")
 
 

@@ -19,7 +19,8 @@ from appliance.errors import ApplianceError
 
 KINDS = {"counts": "counts-2.json", "health": "health-1.json", "worker": "worker-1.json"}
 STATUS_PAYLOADS = (b"online", b"offline")
-MAX_PAYLOAD_BYTES = 16384  # a window with 32 lines is about 2 kB, 32 zones and a heatmap about 12 kB
+# A window with 32 lines is about 2 kB; with 32 zones and a 32x18 heatmap about 12 kB.
+MAX_PAYLOAD_BYTES = 16384
 
 
 class GuardRefused(ApplianceError):
