@@ -105,6 +105,11 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--models", default="var/models", help="models directory")
     e.add_argument("--limit", type=int, help="only the first N crops (sorted by name)")
     e.set_defaults(func=cmd_eval_age)
+    e = esub.add_parser("groups", help="companion detection (pairwise and group F1) on "
+                        "ETH/UCY-style trajectories")
+    e.add_argument("directory", help="holds obsmat.txt (frame, id, x, z, y, ... in metres) "
+                   "and groups.txt (one group of ids per line)")
+    e.set_defaults(func=cmd_eval_groups)
 
     p = sub.add_parser("bench", help="per-stage timings and fps on the shared clips")
     p.add_argument("--config", default=None)
@@ -341,6 +346,13 @@ def cmd_eval_age(args) -> int:
                                               cv2.BORDER_CONSTANT, value=0))
 
     print(json.dumps(evaluate(Path(args.directory), estimate, args.face_size, args.limit)))
+    return 0
+
+
+def cmd_eval_groups(args) -> int:
+    from appliance.eval.groups import evaluate_groups
+
+    print(json.dumps(evaluate_groups(Path(args.directory))))
     return 0
 
 

@@ -99,10 +99,9 @@ def _derived(result: dict, hidden: set[Path], config: PrivacyConfig) -> None:
             journeys["interacted_without_checkout"], journeys["interacted"])
     groups = result.get("groups")
     if groups is not None:
-        sizes = groups["sizes"]
-        people = None if None in sizes.values() else \
-            sum(int(k.rstrip("+")) * n for k, n in sizes.items())
-        groups["accompanied_share"] = _share(groups["accompanied"], people)
+        alone, accompanied = groups["sizes"]["1"], groups["accompanied"]
+        people = None if None in (alone, accompanied) else alone + accompanied
+        groups["accompanied_share"] = _share(accompanied, people)
     if noisy:
         result.pop("heatmap", None)
 

@@ -133,6 +133,7 @@ class BehaviourWindow:
         self._journeys = dict.fromkeys(("visitors", "staff", "entered", "interacted",
                                         "reached_checkout", "interacted_without_checkout"), 0)
         self._sizes = dict.fromkeys(("1", "2", "3", "4", "5+"), 0)
+        self._people_in_groups = 0
 
     def add(self, frame: BehaviourFrame) -> None:
         self._seconds += frame.dt
@@ -143,6 +144,7 @@ class BehaviourWindow:
             self._add_journey(journey)
         for size in frame.group_sizes:
             self._sizes[str(size) if size < 5 else "5+"] += 1
+            self._people_in_groups += size  # the real size: "5+" alone would undercount
         if self.heatmap is not None and frame.feet is not None:
             self.heatmap.add(frame.feet, list(frame.ids), frame.dt)
 
@@ -171,7 +173,7 @@ class BehaviourWindow:
                                                         j["interacted"])
         parts["journeys"] = j
         if self.config.groups:
-            people = sum(int(k.rstrip("+")) * n for k, n in self._sizes.items())
+            people = self._people_in_groups
             accompanied = people - self._sizes["1"]
             parts["groups"] = {"sizes": dict(self._sizes), "accompanied": accompanied,
                                "accompanied_share": _share(accompanied, people)}
