@@ -189,3 +189,36 @@ def test_window_document_passes_the_schema_and_privacy(tmp_path):
     noisy = protect(document, PrivacyConfig(min_count=1, epsilon=1.0))
     assert "heatmap" not in noisy and noisy["zones"]["fruit"]["occupancy_mean"] is None
     guard.check("counts", noisy, "s", "c")
+
+
+def _stop_at_shelf_with_wrists(wrist_xy, checks_per_second=5):
+    """A shopper stops below the shelf for 4 s; pose answers with the given wrist point."""
+    config = BehaviourConfig(pose=True)
+    camera = CameraConfig("c", "x", zones=ZONES)
+    behaviour = Behaviour(camera, config, 800, 600)
+    window = BehaviourWindow(camera, config, 800, 600)
+    path = walk((50, 400), (200, 230), 3) + [(200, 230)] * 40 + walk((200, 230), (50, 580), 3)
+    for frame, point in enumerate(path):
+        window.add(behaviour.update(tracks({1: point}), frame / FPS, []))
+        wanted = behaviour.pose_wanted()
+        if wanted and frame % (FPS // checks_per_second) == 0:
+            points = np.array([[wrist_xy, wrist_xy]], np.float32)
+            behaviour.add_wrists(wanted, points, np.full((1, 2), 0.5, np.float32))
+    window.add(behaviour.update(tracks({}, ended=[1]), len(path) / FPS, []))
+    return window.emit(min_people=1)
+
+
+def test_with_pose_a_wrist_in_the_shelf_makes_the_interaction():
+    assert _stop_at_shelf_with_wrists((200, 150))["zones"]["fruit"]["interactions"] == 1
+
+
+def test_with_pose_standing_by_a_shelf_without_reaching_in_is_no_interaction():
+    assert _stop_at_shelf_with_wrists((200, 260))["zones"]["fruit"]["interactions"] == 0
+
+
+def test_pose_budget_grants_at_most_per_second():
+    from appliance.pipeline import PoseBudget
+
+    budget = PoseBudget(4)
+    granted = sum(budget.take(3, t / 10) for t in range(100))  # 10 s at 10 fps, 3 wanted
+    assert 40 <= granted <= 44
