@@ -2,8 +2,9 @@
 
 ``obsmat.txt`` rows are ``frame ped_id x z y vx vz vy`` in metres (z unused). Annotation is at
 2.5 fps, so the usual step between a person's consecutive frame numbers is 0.4 s (6 video
-frames in ETH "eth", 10 in "hotel" and UCY). ``groups.txt`` lists one group of ids per line;
-lines that share a person are merged, and anyone in no line is alone.
+frames in ETH "eth", 10 in "hotel" and UCY). ``groups.txt`` lists one group of ids per line
+(duplicate lines count once; a few people are on two lines, the annotators' subgroups), and
+anyone on no line is alone. A pair is positive when both people are on one line.
 
 Every frame goes through :class:`GroupDetector` in time order, as on the appliance; a track
 ends after its last annotated frame. Pairs are scored only if both people were present in at
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.analytics.groups import GroupConfig, GroupDetector
+from appliance.analytics.groups import DEFAULT_CONFIG, GroupConfig, GroupDetector
 from appliance.errors import ApplianceError
 
 ANNOTATION_SECONDS = 0.4  # ETH and UCY (as resampled by OpenTraj) are annotated at 2.5 fps
@@ -71,19 +72,27 @@ def frame_seconds(data: np.ndarray) -> float:
     return ANNOTATION_SECONDS / steps.most_common(1)[0][0] if steps else ANNOTATION_SECONDS
 
 
-def predict_groups(data: np.ndarray, config: GroupConfig = GroupConfig()) -> list[frozenset[int]]:
-    """Feed ``frame, id, x, y`` rows through the detector; return its partition."""
-    seconds = frame_seconds(data)
+def _by_frame(data: np.ndarray):
+    """Yield ``(frame, ids, positions)`` in time order."""
     data = data[np.argsort(data[:, 0], kind="stable")]
-    ids = data[:, 1].astype(np.int64)
-    last_frame = {int(i): f for f, i in zip(data[:, 0], ids)}  # sorted: the last one wins
-    detector = GroupDetector(config)
     frames, starts = np.unique(data[:, 0], return_index=True)
-    groups: list[frozenset[int]] = []
     for frame, start, stop in zip(frames, starts, [*starts[1:], len(data)], strict=True):
-        detector.update(frame * seconds, ids[start:stop], data[start:stop, 2:4])
-        groups += detector.end_groups([i for i in ids[start:stop].tolist()
-                                       if last_frame[i] == frame])
+        yield float(frame), data[start:stop, 1].astype(np.int64), data[start:stop, 2:4]
+
+
+def predict_groups(data: np.ndarray, config: GroupConfig = DEFAULT_CONFIG) -> list[frozenset[int]]:
+    """Feed ``frame, id, x, y`` rows through the detector as the appliance would (a track
+    ends after its last frame); return the partition it reports."""
+    seconds = frame_seconds(data)
+    last_frame: dict[int, float] = {}
+    for frame, person in zip(data[:, 0].tolist(), data[:, 1].astype(np.int64).tolist(),
+                             strict=True):
+        last_frame[person] = max(frame, last_frame.get(person, frame))
+    detector = GroupDetector(config)
+    groups: list[frozenset[int]] = []
+    for frame, ids, positions in _by_frame(data):
+        detector.update(frame * seconds, ids, positions)
+        groups += detector.end_groups([i for i in ids.tolist() if last_frame[i] == frame])
     return groups + detector.flush_groups()
 
 
@@ -94,22 +103,19 @@ def _f1(tp: int, predicted: int, true: int) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def evaluate_groups(directory: Path, config: GroupConfig = GroupConfig()) -> dict:
+def evaluate_groups(directory: Path, config: GroupConfig = DEFAULT_CONFIG) -> dict:
     """Pairwise and exact-group accuracy of the detector on one annotated sequence."""
     directory = Path(directory)
     data = read_obsmat(directory / "obsmat.txt")
+    groups = read_groups(directory / "groups.txt")
     present = {int(i) for i in data[:, 1]}
-    truth = [g & present for g in read_groups(directory / "groups.txt")]
-    truth = [g for g in truth if len(g) >= 2]
+    truth = list(dict.fromkeys(g & present for g in groups if len(g & present) >= 2))
     predicted = [g for g in predict_groups(data, config) if len(g) >= 2]
 
     # Pairs that share at least one frame: the only ones anyone could judge.
     coexisting: set[tuple[int, int]] = set()
-    ordered = data[np.argsort(data[:, 0], kind="stable")]
-    _, starts = np.unique(ordered[:, 0], return_index=True)
-    ordered = ordered[:, 1].astype(np.int64)
-    for start, stop in zip(starts, [*starts[1:], len(data)], strict=True):
-        coexisting.update(combinations(sorted(set(ordered[start:stop].tolist())), 2))
+    for _, ids, _ in _by_frame(data):
+        coexisting.update(combinations(sorted(set(ids.tolist())), 2))
 
     def pairs(groups: list[frozenset[int]]) -> set[tuple[int, int]]:
         return {p for g in groups for p in combinations(sorted(g), 2)} & coexisting
