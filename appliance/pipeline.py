@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +23,8 @@ from appliance.detect.faces import FACE_DETECTORS, AgeGenderModel
 from appliance.detect.motion import MotionGate
 from appliance.detect.person import PersonDetector, build_detector
 from appliance.detect.pose import PoseModel
-from appliance.inference.backend import OnnxBackend, build_backend
+from appliance.errors import ModelError
+from appliance.inference.backend import build_backend
 from appliance.inference.models import load_manifest, verified_path
 from appliance.privacy import protect
 from appliance.sources.adaptive import AdaptiveRate
@@ -46,12 +48,26 @@ class StageTimes:
         return {stage: round(1000 * s / n, 3) for stage, s in self.seconds.items()}
 
 
+def model_path(config: Config, name: str) -> Path:
+    """A model's file, hash verified: the manifest's, or the configured variant's."""
+    spec = load_manifest()[name]
+    variant = config.models.variant(name)
+    if variant is not None:
+        spec = replace(spec, file=variant.file, sha256=variant.sha256)
+    return verified_path(config.models.dir, spec)
+
+
 def load_detector(config: Config) -> PersonDetector:
-    """Verify the configured detector's hash, then load it."""
-    spec = load_manifest()[config.models.detector]
-    backend = OnnxBackend(verified_path(config.models.dir, spec), config.models.threads)
-    return build_detector(config.models.detector, backend, config.detection.min_score,
-                          config.detection.nms_iou)
+    """Verify the configured detector's hash, then load it on the back-end its file format
+    calls for (a .tflite variant on LiteRT, ONNX on onnxruntime)."""
+    name = config.models.detector
+    path = model_path(config, name)
+    backend = build_backend(path, config.models.threads)
+    shape = tuple(backend.input_shape)
+    if len(shape) != 4 or shape[1] != 3:
+        raise ModelError(f"{path}: input shape {shape} is not the 1x3xHxW layout the "
+                         f"{name} decoder takes; a variant must keep the model's inputs")
+    return build_detector(name, backend, config.detection.min_score, config.detection.nms_iou)
 
 
 def load_demographics(config: Config) -> Demographics | None:
@@ -59,11 +75,9 @@ def load_demographics(config: Config) -> Demographics | None:
     d = config.demographics
     if not d.enabled:
         return None
-    manifest = load_manifest()
-
     def backend(name: str):
         # Chosen per model by its file: .tflite on LiteRT, anything else on onnxruntime.
-        return build_backend(verified_path(config.models.dir, manifest[name]), 1)
+        return build_backend(model_path(config, name), 1)
 
     faces = FACE_DETECTORS[d.face_detector](backend(d.face_detector))
     looker = FaceLooker(faces, AgeGenderModel(backend("age_gender")), d.min_face_px)
@@ -74,8 +88,7 @@ def load_pose(config: Config) -> PoseModel | None:
     """MoveNet for shelf reach, hash verified, when behaviour.pose is on."""
     if not config.behaviour.pose:
         return None
-    spec = load_manifest()["movenet"]
-    return PoseModel(build_backend(verified_path(config.models.dir, spec), 1))
+    return PoseModel(build_backend(model_path(config, "movenet"), 1))
 
 
 class PoseBudget:

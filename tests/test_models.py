@@ -67,3 +67,60 @@ def test_models_fetch_command(tmp_path):
     assert (tmp_path / "FastestDet.onnx").is_file()
     result = shopper_edge("models", "fetch", "--from", MIRROR, "--dir", tmp_path, "nosuch")
     assert result.returncode == 2 and "unknown model" in result.stderr
+
+
+def test_config_model_names_are_the_manifests():
+    from appliance.config import MODEL_NAMES
+
+    assert set(MODEL_NAMES) == set(load_manifest())
+
+
+def _variant_config(tmp_path, file, sha):
+    from appliance.config import load_config
+
+    path = tmp_path / "variant.yaml"
+    path.write_text(f"""
+store_id: s
+models:
+  dir: {tmp_path}
+  variants:
+    yolox_nano: {{file: {file}, sha256: "{sha}"}}
+cameras: [{{id: c, source: x.mp4}}]
+""")
+    return load_config(path)
+
+
+def test_a_model_variant_loads_from_its_own_pinned_file(tmp_path):
+    """models.variants: another file of the same network (here a copy under a new name, as
+    tools/quantize.py writes one) is verified by its own hash and picks its back-end."""
+    from appliance.pipeline import load_detector
+
+    shutil.copy(MIRROR / "yolox_nano.onnx", tmp_path / "yolox_nano.int8.onnx")
+    sha = sha256_of(tmp_path / "yolox_nano.int8.onnx")
+    detector = load_detector(_variant_config(tmp_path, "yolox_nano.int8.onnx", sha))
+    assert detector.input_size == (416, 416)
+    with pytest.raises(ModelError, match="does not match"):
+        load_detector(_variant_config(tmp_path, "yolox_nano.int8.onnx", "0" * 64))
+    # A .tflite file goes to LiteRT; one with another input layout is refused in one line.
+    shutil.copy(MIRROR / "blazeface_full_range_sparse.tflite", tmp_path / "other.tflite")
+    other = _variant_config(tmp_path, "other.tflite", sha256_of(tmp_path / "other.tflite"))
+    with pytest.raises(ModelError, match="layout"):
+        load_detector(other)
+
+
+@pytest.mark.parametrize("variants, problem", [
+    ("{nope: {file: a.onnx, sha256: x}}", "not a model of the manifest"),
+    ("{yolox_nano: {file: ../a.onnx, sha256: x}}", "file name in the models directory"),
+    ("{yolox_nano: {file: a.onnx, sha256: ABC}}", "64 lowercase hex"),
+    ("{yolox_nano: {file: a.onnx}}", "sha256: missing"),
+])
+def test_bad_model_variants_are_one_line_errors(tmp_path, variants, problem):
+    from appliance.config import load_config
+    from appliance.errors import ConfigError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(f"store_id: s\nmodels: {{variants: {variants}}}\n"
+                    "cameras: [{id: c, source: x.mp4}]\n")
+    with pytest.raises(ConfigError, match=problem) as error:
+        load_config(path)
+    assert "\n" not in str(error.value) and "bad.yaml: models.variants." in str(error.value)
