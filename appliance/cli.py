@@ -205,7 +205,7 @@ def cmd_replay(args) -> int:
     source = FileSource(args.video, camera.fps, realtime=args.realtime)
     detector = load_detector(config)
     pipeline = CameraPipeline(config, camera, detector, "media", load_demographics(config),
-                              load_pose(config))
+                              load_pose(config), keep_totals=True)
     shared = _jsonl(args.windows)
     outputs, mqtt = _open_outputs(config, camera, pipeline, source.stats, shared)
     windows = []

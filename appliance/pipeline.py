@@ -112,7 +112,7 @@ class PoseBudget:
 class CameraPipeline:
     def __init__(self, config: Config, camera: CameraConfig, detector: PersonDetector,
                  clock: str, demographics: Demographics | None = None,
-                 pose: PoseModel | None = None):
+                 pose: PoseModel | None = None, keep_totals: bool = False):
         self.config = config
         self.camera = camera
         self.detector = detector
@@ -121,6 +121,9 @@ class CameraPipeline:
         self.pose_budget = PoseBudget(config.behaviour.pose_per_second)
         self.pose_inferences = 0
         self.behaviour: Behaviour | None = None  # made once the frame size is known
+        # Whole-run behaviour figures, for `replay` only: they never close, so a long-running
+        # camera must not keep them (the heatmap's per-cell people would only grow).
+        self.keep_totals = keep_totals
         self.behaviour_totals: BehaviourWindow | None = None
         self.tracker = Tracker(config.tracker)
         self.counters: list[LineCounter] = []
@@ -151,9 +154,9 @@ class CameraPipeline:
         self.behaviour = Behaviour(self.camera, self.config.behaviour, width, height)
         self.windows.behaviour = BehaviourWindow(self.camera, self.config.behaviour,
                                                  width, height)
-        # The same figures over the whole run, for the replay summary.
-        self.behaviour_totals = BehaviourWindow(self.camera, self.config.behaviour,
-                                                width, height)
+        if self.keep_totals:
+            self.behaviour_totals = BehaviourWindow(self.camera, self.config.behaviour,
+                                                    width, height)
         self._geometry_ready = True
 
     def process(self, frame: np.ndarray, timestamp: float) -> list[dict]:
@@ -186,7 +189,8 @@ class CameraPipeline:
         crossings = [c for counter in self.counters for c in counter.update(tracks, timestamp)]
         t6 = time.perf_counter()
         behaviour = self.behaviour.update(tracks, timestamp, crossings)
-        self.behaviour_totals.add(behaviour)
+        if self.behaviour_totals is not None:
+            self.behaviour_totals.add(behaviour)
         if self.pose is not None:
             self._look_at_wrists(frame, tracks, timestamp)
         t7 = time.perf_counter()
@@ -247,7 +251,8 @@ class CameraPipeline:
         behaviour = None
         if self.behaviour is not None:
             behaviour = self.behaviour.finish(ended)
-            self.behaviour_totals.add(behaviour)
+            if self.behaviour_totals is not None:
+                self.behaviour_totals.add(behaviour)
         return [protect(d, self.config.privacy)
                 for d in self.windows.flush(visitors, behaviour)]
 

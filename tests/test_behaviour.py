@@ -222,3 +222,20 @@ def test_pose_budget_grants_at_most_per_second():
     budget = PoseBudget(4)
     granted = sum(budget.take(3, t / 10) for t in range(100))  # 10 s at 10 fps, 3 wanted
     assert 40 <= granted <= 44
+
+
+def test_a_long_running_camera_keeps_no_whole_run_totals(models_dir):
+    """Only `replay` keeps whole-run figures: in a camera process they would grow forever."""
+    from appliance.config import Config, ModelsConfig
+    from appliance.pipeline import CameraPipeline, load_detector
+
+    config = Config(path=None, store_id="s", cameras=(CameraConfig("c", "x", zones=ZONES),),
+                    models=ModelsConfig(dir=models_dir))
+    frame = np.zeros((120, 160, 3), np.uint8)
+    camera = CameraPipeline(config, config.cameras[0], load_detector(config), "wall")
+    camera.process(frame, 0.0)
+    assert camera.behaviour_totals is None and camera.behaviour_summary() == {}
+    replay = CameraPipeline(config, config.cameras[0], load_detector(config), "media",
+                            keep_totals=True)
+    replay.process(frame, 0.0)
+    assert set(replay.behaviour_summary()) == {"zones", "journeys", "groups", "heatmap"}
