@@ -110,6 +110,18 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("directory", help="holds obsmat.txt (frame, id, x, z, y, ... in metres) "
                    "and groups.txt (one group of ids per line)")
     e.set_defaults(func=cmd_eval_groups)
+    e = esub.add_parser("occupancy", help="people-count accuracy (MAE, bias) and fps on "
+                        "still frames")
+    e.add_argument("frames", help="folder of frames (.jpg, .png, ...)")
+    e.add_argument("--truth", required=True, help="CSV with frame and count columns")
+    e.add_argument("--roi", help="mask image: people count when their head is on white")
+    e.add_argument("--models", default="var/models", help="models directory")
+    e.add_argument("--detector", choices=("yolox_nano", "fastestdet"), default="yolox_nano")
+    e.add_argument("--tiles", type=int, nargs=2, metavar=("COLS", "ROWS"), default=[2, 2])
+    e.add_argument("--count-score", type=float, default=0.1)
+    e.add_argument("--every", type=int, default=1, help="every Nth frame (sorted by name)")
+    e.add_argument("--threads", type=int, default=2)
+    e.set_defaults(func=cmd_eval_occupancy)
 
     p = sub.add_parser("bench", help="per-stage timings and fps on the shared clips")
     p.add_argument("--config", default=None)
@@ -353,6 +365,19 @@ def cmd_eval_groups(args) -> int:
     from appliance.eval.groups import evaluate_groups
 
     print(json.dumps(evaluate_groups(Path(args.directory))))
+    return 0
+
+
+def cmd_eval_occupancy(args) -> int:
+    from appliance.eval.occupancy import evaluate_occupancy
+
+    if not all(1 <= n <= 4 for n in args.tiles) or args.every < 1 or args.threads < 1:
+        raise ApplianceError("--tiles takes 1-4 columns and rows; --every and --threads "
+                             "at least 1")
+    print(json.dumps(evaluate_occupancy(
+        Path(args.frames), Path(args.truth), Path(args.roi) if args.roi else None,
+        Path(args.models), detector=args.detector, tiles=tuple(args.tiles),
+        count_score=args.count_score, every=args.every, threads=args.threads)))
     return 0
 
 

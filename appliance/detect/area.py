@@ -4,7 +4,9 @@ A region of interest (`cameras[].roi`) crops the detector's view to the polygon'
 bounding box (so far people get more of the model's input) and drops people whose feet are
 outside the polygon. Tiles (`cameras[].tiles: [cols, rows]`) split that view into
 overlapping parts, each run through the detector at its full input size, for cameras
-mounted high where people are small; boxes found twice where tiles overlap are merged.
+mounted high where people are small; boxes found twice where tiles overlap are merged, and
+so is the part of a person that a tile edge cut off (it lies inside the whole person, found
+by the next tile).
 """
 
 from __future__ import annotations
@@ -12,9 +14,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from appliance.detect.detections import Detections, nms
+from appliance.detect.detections import Detections, box_iou
 
 OVERLAP = 0.2  # of a tile's size, so a person on a seam is whole in one tile
+# A box with this share of its area inside a better-scored box is part of that person (a
+# tile edge cut it, or the detector saw a torso apart): dropped when tiles are merged.
+CONTAINED = 0.7
 
 
 class DetectionArea:
@@ -44,7 +49,7 @@ class DetectionArea:
         xyxy = np.concatenate(boxes)
         scores = np.concatenate([d.scores for d, _ in parts if len(d)])
         if len(parts) > 1:
-            keep = nms(xyxy, scores, self.nms_iou)
+            keep = merge_boxes(xyxy, scores, self.nms_iou)
             xyxy, scores = xyxy[keep], scores[keep]
         if self.roi is not None:
             contour = self.roi.astype(np.float32).reshape(-1, 1, 2)
@@ -53,6 +58,23 @@ class DetectionArea:
                                for x, y in feet], bool)
             xyxy, scores = xyxy[inside], scores[inside]
         return Detections(xyxy.astype(np.float32), scores.astype(np.float32))
+
+
+def merge_boxes(xyxy: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression that also drops a box lying mostly (CONTAINED) inside
+    a better one; returns kept indices, best first."""
+    order = np.argsort(-scores)
+    areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+    keep = []
+    while order.size:
+        best, rest = order[0], order[1:]
+        keep.append(best)
+        lt = np.maximum(xyxy[rest, :2], xyxy[best, :2])
+        rb = np.minimum(xyxy[rest, 2:], xyxy[best, 2:])
+        inside = np.clip(rb - lt, 0, None).prod(1) / np.maximum(areas[rest], 1e-9)
+        iou = box_iou(xyxy[best:best + 1], xyxy[rest])[0]
+        order = rest[(iou <= iou_threshold) & (inside <= CONTAINED)]
+    return np.asarray(keep, dtype=np.int64)
 
 
 def _spans(start: int, end: int, parts: int) -> list[tuple[int, int]]:
