@@ -59,8 +59,11 @@ demo: models
 test: models
 	$(BIN)/python -m pytest -q
 
+# docs/performance.md: speeds, cheaper frames, motion-skip CPU, FP32/INT8 back-ends and a
+# 20,000-frame memory soak of one camera process (`python -m appliance.bench --help`).
 bench: models
-	$(BIN)/shopper-edge bench --config $(CONFIG) --json bench-results/bench.json
+	$(BIN)/python -m appliance.bench --config $(CONFIG) --soak-frames 20000 \
+	  --json bench-results/bench.json
 	$(BIN)/python tools/mqtt_bytes.py --json bench-results/mqtt-bytes.json
 
 lint: install

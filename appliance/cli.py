@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default="bench-results/bench.json")
     p.add_argument("--data", default=None, help="shared data folder (default ../shared/data)")
     p.add_argument("--mall-frames", type=int, default=200)
+    p.add_argument("--soak-frames", type=int, default=20000, metavar="N",
+                   help="frames of the one-camera memory soak (0: skip); "
+                   "`python -m appliance.bench --help` lists every option")
     p.set_defaults(func=cmd_bench)
     return parser
 

@@ -135,3 +135,21 @@ def test_bad_inputs_one_line_exit_2(case, models_dir, age_model, tmp_path):
             "empty folder": "no image", "unknown kind": "unknown --model-kind",
             "video for age": "folder of face crops", "no --out": "--out"}[case] in line
     assert not out.exists()
+
+
+def test_force_writes_past_the_bounds_flagged(age_model, tmp_path):
+    """--force (for `shopper-edge bench`): the model is written although it breaks a bound,
+    and the report, the table and stderr all say so."""
+    out, report_path = tmp_path / "age_int8.onnx", tmp_path / "report.json"
+    result = quantize(age_model, "--calibrate", UTKFACE, "--out", out, "--model-kind", "age",
+                      "--frames", 20, "--check-frames", 20, "--runs", 5,
+                      "--max-age-mae", "0.0001", "--force", "--json", report_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("quantize: warning: forced past the bounds: age MAE ")
+    assert "FORCED past the bounds" in result.stdout
+    report = json.loads(report_path.read_text())
+    assert report["written"] is True and report["forced"] is True
+    assert report["refused"].startswith("age MAE ")
+    assert out.exists() and sorted(p.name for p in tmp_path.iterdir()) == [
+        "age_int8.onnx", "report.json"]

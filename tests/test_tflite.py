@@ -107,7 +107,7 @@ def test_int8_input_is_quantised_as_computed_by_hand(yolov8n):
         yolov8n.run(x)
     finally:
         del yolov8n.interpreter.set_tensor  # the class's own method again
-    assert len(fed) == 1 and fed[0].dtype == np.int8
+    assert len(fed) == 2 and fed[0].dtype == np.int8 and not fed[1].any()  # then blanked
     np.testing.assert_array_equal(fed[0], by_hand)
     # in range, the round trip loses at most half a step
     assert np.abs(dequantise(fed[0], scale, zero_point) - x).max() <= scale / 2 + 1e-6
@@ -206,3 +206,11 @@ def test_real_tflite_runtime_matches_litert(monkeypatch, blazeface, blazeface_pa
     x = blazeface_input(cv2.imread(str(IMAGES / "skimage_astronaut.png")))
     for a, b in zip(old.run(x), blazeface.run(x), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3)
+
+
+def test_no_image_stays_in_the_interpreter_after_a_run(blazeface):
+    """set_tensor copies the input into the interpreter; run blanks that copy."""
+    x = np.random.default_rng(0).uniform(-1, 1, blazeface.input_shape).astype(np.float32)
+    blazeface.run(x)
+    kept = blazeface.interpreter.get_tensor(blazeface.input_index)
+    assert not kept.any()

@@ -3,6 +3,7 @@
     .venv/bin/python tools/quantize.py MODEL.onnx --calibrate CLIP_OR_DIR --out OUT.onnx \\
         [--model-kind yolox|fastestdet|age|rfb320] [--frames 100] [--check-frames 100] \\
         [--max-count-mae 0.5] [--min-agreement 0.9] [--max-age-mae 1.5] [--json report.json]
+        [--force]
 
 1. Frames are sampled evenly from a clip (or a folder of images) and split, interleaved, into
    a calibration set and a disjoint check set. They are decoded with OpenCV into memory and
@@ -29,6 +30,9 @@
 
 A model that breaks a bound is not written: `quantize: refused: ...`, exit status 1. The model
 is quantised into a temporary file beside OUT and renamed to OUT only once it has passed.
+With --force (for measuring, e.g. `shopper-edge bench`; never for a device) it is written
+anyway, flagged: `forced: true` in the report and `quantize: warning: forced past the bounds:
+...` on stderr, exit status 0.
 Errors (missing model, unreadable clip, empty folder, unknown kind) are one line,
 `quantize: error: ...`, exit status 2.
 """
@@ -449,6 +453,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--runs", type=int, default=100,
                         help="timed runs per model; the median is reported (100)")
     parser.add_argument("--json", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--force", action="store_true",
+                        help="write the model even if it breaks a bound (flagged; for "
+                        "measuring only, never for a device)")
     args = parser.parse_args(argv)
     for name in ("frames", "check_frames", "threads", "runs"):
         if getattr(args, name) < 1:
@@ -539,9 +546,10 @@ def run(args: argparse.Namespace, say: Callable[[str], None]) -> tuple[dict, str
         }
         refusal = refused(kind, report, args)
         report["bounds"] = bounds_of(kind, args)
-        report["written"] = refusal is None
+        report["written"] = refusal is None or args.force
         report["refused"] = refusal
-        if refusal is None:
+        report["forced"] = refusal is not None and args.force
+        if report["written"]:
             tmp.chmod(0o644)
             tmp.replace(args.out)
         return report, refusal
@@ -598,7 +606,9 @@ def table(report: dict) -> str:
                     f"int8 boxes found by float {report['agreement_int8_in_float']:.3f}; "
                     f"score >= {report['score']:g}, IoU >= {report['iou']:g}) on "
                     f"{report['check_frames']} frames")
-    rows.append(f"{report['out']}: " + ("written" if report["written"] else "not written"))
+    rows.append(f"{report['out']}: " + ("not written" if not report["written"] else
+                                        "written, FORCED past the bounds (measuring only)"
+                                        if report.get("forced") else "written"))
     return "\n".join(rows)
 
 
@@ -623,7 +633,10 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as error:
             print(f"quantize: error: {args.json}: {error.strerror}", file=sys.stderr)
             return 2
-    if refusal:
+    if refusal and args.force:
+        print(f"quantize: warning: forced past the bounds: {refusal}; {args.out} written "
+              "for measuring only", file=sys.stderr)
+    elif refusal:
         print(f"quantize: refused: {refusal}; {args.out} not written", file=sys.stderr)
         return 1
     return 0

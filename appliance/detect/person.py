@@ -1,4 +1,5 @@
-"""Person detectors (YOLOX-nano, FastestDet): numpy pre- and post-processing around a back-end.
+"""Person detectors (YOLOX-nano, FastestDet; YOLOv8 for the bench only): numpy pre- and
+post-processing around a back-end.
 
 Each detector splits its work into `preprocess`, back-end `run` and `postprocess` so the
 benchmark can time the stages; `detect` chains them. Only COCO class 0 (person) is decoded,
@@ -140,6 +141,44 @@ class FastestDetDetector(PersonDetector):
         xyxy = np.stack([(cx - w / 2) * in_w, (cy - h / 2) * in_h,
                          (cx + w / 2) * in_w, (cy + h / 2) * in_h], 1)
         return self._finish(xyxy, scores[keep], box)
+
+
+class Yolov8Detector(PersonDetector):
+    """YOLOv8 as Ultralytics exports it to TFLite (e.g. full INT8): NHWC RGB / 255,
+    letterboxed into the top-left corner with padding 114; output 1x84xN: cx, cy, w, h
+    normalised to the input, then 80 class scores. Bench only (the weights are AGPL), so it
+    is not in DETECTORS."""
+
+    def __init__(self, backend: Backend, **kwargs):
+        super().__init__(backend, **kwargs)
+        height, width = backend.input_shape[1], backend.input_shape[2]
+        self.input_size = (width, height)
+        self._canvas = np.full((height, width, 3), 114, np.uint8)
+        self._tensor = np.empty((1, height, width, 3), np.float32)
+        self._canvas_for: tuple[int, int] | None = None
+
+    def preprocess(self, frame: np.ndarray) -> tuple[np.ndarray, Letterbox]:
+        height, width = frame.shape[:2]
+        scale = min(self.input_size[0] / width, self.input_size[1] / height)
+        new_w, new_h = int(round(width * scale)), int(round(height * scale))
+        if self._canvas_for != (new_w, new_h):
+            self._canvas[:] = 114
+            self._canvas_for = (new_w, new_h)
+        cv2.resize(frame, (new_w, new_h), dst=self._canvas[:new_h, :new_w],
+                   interpolation=cv2.INTER_LINEAR)
+        np.multiply(self._canvas[..., ::-1], np.float32(1 / 255), out=self._tensor[0])
+        return self._tensor, Letterbox(scale, scale, width, height)
+
+    def postprocess(self, outputs: list[np.ndarray], box: Letterbox) -> Detections:
+        raw = outputs[0][0]  # (84, N)
+        keep = np.flatnonzero(raw[4] >= self.min_score)
+        if keep.size == 0:
+            return Detections.empty()
+        in_w, in_h = self.input_size
+        cx, cy = raw[0, keep] * in_w, raw[1, keep] * in_h
+        half_w, half_h = raw[2, keep] * in_w / 2, raw[3, keep] * in_h / 2
+        xyxy = np.stack([cx - half_w, cy - half_h, cx + half_w, cy + half_h], 1)
+        return self._finish(xyxy, raw[4, keep], box)
 
 
 DETECTORS = {"yolox_nano": YoloxDetector, "fastestdet": FastestDetDetector}

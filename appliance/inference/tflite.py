@@ -74,6 +74,7 @@ class TfliteBackend:
         self.input_dtype = np.dtype(model_input["dtype"])
         self._input_quantisation = _quantisation(model_input)
         self.quantized = self._input_quantisation is not None
+        self._blank = np.zeros(self.input_shape, self.input_dtype)
         self._outputs = [(o["index"], _quantisation(o))
                          for o in self.interpreter.get_output_details()]
 
@@ -90,4 +91,7 @@ class TfliteBackend:
         for index, quantisation in self._outputs:
             value = self.interpreter.get_tensor(index)  # a copy, safe after the next invoke
             outputs.append(value if quantisation is None else dequantise(value, *quantisation))
+        # set_tensor copied the input into the interpreter: blank that copy, so no image
+        # outlives its inference here either.
+        self.interpreter.set_tensor(self.input_index, self._blank)
         return outputs
