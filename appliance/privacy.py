@@ -95,18 +95,19 @@ def _derived(result: dict, hidden: set[Path], config: PrivacyConfig) -> None:
             zone["occupancy_mean"] = zone["occupancy_max"] = None
     journeys = result.get("journeys")
     if journeys is not None:
-        journeys["interacted_without_checkout_share"] = _share(
+        journeys["interacted_without_checkout_share"] = share(
             journeys["interacted_without_checkout"], journeys["interacted"])
     groups = result.get("groups")
     if groups is not None:
         alone, accompanied = groups["sizes"]["1"], groups["accompanied"]
         people = None if None in (alone, accompanied) else alone + accompanied
-        groups["accompanied_share"] = _share(accompanied, people)
+        groups["accompanied_share"] = share(accompanied, people)
     if noisy:
         result.pop("heatmap", None)
 
 
-def _share(part: int | None, whole: int | None) -> float | None:
+def share(part: int | None, whole: int | None) -> float | None:
+    """part / whole to 3 decimals; None when either is unknown or the whole is zero."""
     if part is None or not whole:
         return None
     return round(min(part / whole, 1.0), 3)

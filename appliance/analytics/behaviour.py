@@ -21,6 +21,7 @@ from appliance.analytics.journeys import Journey, Journeys
 from appliance.analytics.lines import Crossing
 from appliance.analytics.zones import ZoneMembership
 from appliance.config import CameraConfig
+from appliance.privacy import share
 from appliance.track.tracker import Tracks
 
 PERSON_HEIGHT_M = 1.7  # without a homography, box height gives the scale
@@ -66,17 +67,17 @@ class Behaviour:
                 self.journeys.crossed_in(crossing.track_id)
                 if self.groups is not None:
                     self.groups.crossed(crossing.track_id, crossing.timestamp)
+        zones_now = [self.zones.inside(i) for i in tracks.ids.tolist()]  # once per frame
         for k, track_id in enumerate(tracks.ids.tolist()):
-            self.journeys.seen(track_id, dt, self.zones.inside(track_id), tracks.moving[k])
+            self.journeys.seen(track_id, dt, zones_now[k], tracks.moving[k])
         # People: moving, or standing in a zone where presence counts (see zones.py).
-        moving = np.flatnonzero([m or bool(self.zones.inside(i))
-                                 for m, i in zip(tracks.moving, tracks.ids.tolist(),
-                                                 strict=True)]).astype(np.int64)
+        moving = np.flatnonzero([m or bool(z) for m, z in zip(tracks.moving, zones_now,
+                                                              strict=True)]).astype(np.int64)
         ids = tracks.ids[moving].tolist()
         if self.groups is not None:
             # Staff walking past a shopper are not their companions.
-            walking = [k for k, i in zip(moving.tolist(), ids, strict=True)
-                       if not self.staff_zones.intersection(self.zones.inside(i))]
+            walking = [k for k in moving.tolist()
+                       if not self.staff_zones.intersection(zones_now[k])]
             positions, scale = self._ground(tracks, np.array(walking, np.int64))
             self.groups.update(timestamp, tracks.ids[walking], positions, scale)
         return BehaviourFrame(dt, occupancy, *self._end(tracks.ended),
@@ -169,14 +170,14 @@ class BehaviourWindow:
         if self.zones:
             parts["zones"] = {z.name: self._zone(z.name, z.kind) for z in self.zones}
         j = dict(self._journeys)
-        j["interacted_without_checkout_share"] = _share(j["interacted_without_checkout"],
+        j["interacted_without_checkout_share"] = share(j["interacted_without_checkout"],
                                                         j["interacted"])
         parts["journeys"] = j
         if self.config.groups:
             people = self._people_in_groups
             accompanied = people - self._sizes["1"]
             parts["groups"] = {"sizes": dict(self._sizes), "accompanied": accompanied,
-                               "accompanied_share": _share(accompanied, people)}
+                               "accompanied_share": share(accompanied, people)}
         if self.heatmap is not None:
             parts["heatmap"], _ = self.heatmap.emit(min_people)
         self._reset()
@@ -206,6 +207,3 @@ class BehaviourWindow:
 def _percentile(values: list[float], q: float) -> float | None:
     return round(float(np.percentile(values, q)), 1) if values else None
 
-
-def _share(part: int, whole: int) -> float | None:
-    return round(part / whole, 3) if whole else None

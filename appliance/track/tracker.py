@@ -15,6 +15,7 @@ the processing rate. A track is marked `moving` once its foot point has travelle
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -39,9 +40,10 @@ class Tracks:
     def __len__(self) -> int:
         return len(self.ids)
 
-    @property
+    @cached_property
     def feet(self) -> np.ndarray:
-        """(N, 2) bottom-centre points: where a person stands."""
+        """(N, 2) bottom-centre points: where a person stands (computed once per frame,
+        though lines, zones, shelves and the heatmap all read it)."""
         return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, self.xyxy[:, 3]], 1)
 
 
