@@ -64,6 +64,9 @@ class CameraConfig:
     # are outside are dropped), and/or in cols x rows overlapping tiles, for small people.
     roi: tuple[Point, ...] | None = None
     tiles: tuple[int, int] = (1, 1)
+    # Polygons where motion never wakes the detector (a burned-in clock, a screen, a door
+    # glass with traffic behind it); people there are still detected when it runs.
+    motion_mask: tuple[tuple[Point, ...], ...] = ()
     # 3x3 matrix from pixels (of this geometry) to metres on the floor, for groups.
     homography: tuple[tuple[float, float, float], ...] | None = None
 
@@ -327,7 +330,7 @@ def parse_config(raw: Any, path: Path) -> Config:
 
 def _camera(r: _Reader, raw: Any, key: str) -> CameraConfig:
     c = r.mapping(raw, key, ("id", "source", "fps", "coordinates", "lines", "zones", "roi",
-                             "tiles", "homography"))
+                             "tiles", "homography", "motion_mask"))
     for required in ("id", "source"):
         if required not in c:
             raise r.fail(_join(key, required), "missing")
@@ -378,6 +381,13 @@ def _camera(r: _Reader, raw: Any, key: str) -> CameraConfig:
             isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= 4 for n in tiles):
         raise r.fail(_join(key, "tiles"), f"expected [columns, rows] of 1-4 each, got {tiles!r}")
     roi = c.get("roi")
+    mask_key = _join(key, "motion_mask")
+    motion_mask = c.get("motion_mask") or []
+    if not isinstance(motion_mask, list) or any(
+            not isinstance(polygon, list) or not all(isinstance(p, list) for p in polygon)
+            for polygon in motion_mask):
+        raise r.fail(mask_key, "expected a list of polygons, each a list of [x, y] points "
+                     "(one polygon too goes inside a list: [[[x, y], ...]])")
     homography = c.get("homography")
     if homography is not None:
         hkey = _join(key, "homography")
@@ -395,6 +405,8 @@ def _camera(r: _Reader, raw: Any, key: str) -> CameraConfig:
     return CameraConfig(
         homography=homography,
         roi=None if roi is None else r.points(roi, _join(key, "roi"), None, fraction),
+        motion_mask=tuple(r.points(polygon, f"{mask_key}[{i}]", None, fraction)
+                          for i, polygon in enumerate(motion_mask)),
         tiles=(tiles[0], tiles[1]),
         id=r.string(c["id"], _join(key, "id"), ID_PATTERN),
         source=r.resolve(r.string(source, _join(key, "source"))),
@@ -474,7 +486,7 @@ def _performance(r: _Reader, raw: Any, key: str) -> PerformanceConfig:
             raise r.fail(_join(key, name), f"expected true or false, got {flags[name]!r}")
     mkey = _join(key, "motion_skip")
     m = r.mapping(p.get("motion_skip", {}), mkey, ("enabled", "threshold", "pixel_delta",
-                                                   "max_skip_seconds"))
+                                                   "max_skip_seconds", "walking_speed"))
     enabled = m.get("enabled", False)
     if not isinstance(enabled, bool):
         raise r.fail(_join(mkey, "enabled"), f"expected true or false, got {enabled!r}")
@@ -485,7 +497,9 @@ def _performance(r: _Reader, raw: Any, key: str) -> PerformanceConfig:
         pixel_delta=int(r.number(m.get("pixel_delta", d.pixel_delta),
                                  _join(mkey, "pixel_delta"), 1, 255)),
         max_skip_seconds=r.number(m.get("max_skip_seconds", d.max_skip_seconds),
-                                  _join(mkey, "max_skip_seconds"), 0, 60)))
+                                  _join(mkey, "max_skip_seconds"), 0, 60),
+        walking_speed=r.number(m.get("walking_speed", d.walking_speed),
+                               _join(mkey, "walking_speed"), 0, 10)))
 
 
 def _behaviour(r: _Reader, raw: Any, key: str) -> BehaviourConfig:

@@ -18,7 +18,7 @@ from appliance.analytics.demographics import Demographics, FaceLooker
 from appliance.analytics.lines import LineCounter
 from appliance.config import CameraConfig, Config
 from appliance.detect.area import DetectionArea
-from appliance.detect.detections import Detections
+from appliance.detect.detections import Detections, box_iou
 from appliance.detect.faces import FACE_DETECTORS, AgeGenderModel
 from appliance.detect.motion import MotionGate
 from appliance.detect.person import PersonDetector, build_detector
@@ -29,7 +29,7 @@ from appliance.inference.models import load_manifest, verified_path
 from appliance.privacy import protect
 from appliance.sources.adaptive import AdaptiveRate
 from appliance.sources.prefetch import Prefetch
-from appliance.track.tracker import Tracker
+from appliance.track.tracker import Tracker, Tracks
 from appliance.window import WindowAggregator
 
 STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "counting",
@@ -55,6 +55,17 @@ def model_path(config: Config, name: str) -> Path:
     if variant is not None:
         spec = replace(spec, file=variant.file, sha256=variant.sha256)
     return verified_path(config.models.dir, spec)
+
+
+def _untracked_person(detections: Detections, tracks: Tracks, high_score: float) -> bool:
+    """A confident detection that no shown track overlaps: someone the tracker has not
+    confirmed yet."""
+    confident = detections.xyxy[detections.scores >= high_score]
+    if not len(confident):
+        return False
+    if not len(tracks):
+        return True
+    return bool((box_iou(confident, tracks.xyxy).max(1) < 0.3).any())
 
 
 def load_detector(config: Config) -> PersonDetector:
@@ -137,10 +148,10 @@ class CameraPipeline:
         self.age_totals: dict[str, int] = dict.fromkeys(d.band_names(), 0) \
             if demographics else {}
         self.times = StageTimes()
-        motion = config.performance.motion_skip
-        self.motion = MotionGate(motion) if motion.enabled else None
+        self.motion: MotionGate | None = None  # made with the geometry, if switched on
         self.adaptive = None  # set by run_frames for a live source with adaptive_rate
         self._last_detections = Detections.empty()  # boxes only: what a still scene reuses
+        self._candidate = False  # the detector saw someone not tracked yet: look again
         self._geometry_ready = False  # lines are scaled once the frame size is known
 
     def _setup_geometry(self, width: int, height: int) -> None:
@@ -154,6 +165,11 @@ class CameraPipeline:
         self.behaviour = Behaviour(self.camera, self.config.behaviour, width, height)
         self.windows.behaviour = BehaviourWindow(self.camera, self.config.behaviour,
                                                  width, height)
+        motion = self.config.performance.motion_skip
+        if motion.enabled:
+            ignore = [np.array(p, np.float32) * np.array(scale, np.float32)
+                      for p in self.camera.motion_mask]
+            self.motion = MotionGate(motion, width, height, ignore, roi)
         if self.keep_totals:
             self.behaviour_totals = BehaviourWindow(self.camera, self.config.behaviour,
                                                     width, height)
@@ -165,7 +181,12 @@ class CameraPipeline:
             self._setup_geometry(frame.shape[1], frame.shape[0])
         t = self.times.seconds
         t0 = time.perf_counter()
-        if self.motion is not None and self.motion.still(frame, timestamp):
+        # A second look right after the detector saw someone it does not track yet (a
+        # tentative track needs two sightings), once; then the gate decides again.
+        still = self.motion is not None and not self._candidate and \
+            self.motion.still(frame, timestamp, self.tracker.fastest())
+        self._candidate = False
+        if still:
             # Nothing moved: the last detections stand and the tracks stay alive.
             detections = self._last_detections
             t1 = t2 = t3 = time.perf_counter()
@@ -182,6 +203,9 @@ class CameraPipeline:
             self._last_detections = detections
             t3 = time.perf_counter()
         tracks = self.tracker.update(detections, timestamp)
+        if self.motion is not None and not still:
+            self._candidate = _untracked_person(detections, tracks,
+                                                self.config.tracker.high_score)
         t4 = time.perf_counter()
         visitors = self.demographics.update(frame, tracks, timestamp) \
             if self.demographics else []

@@ -15,7 +15,8 @@ def test_bench_reports_soak_motion_cpu_and_precision(write_config, models_dir, t
     fetch(str(MIRROR), models_dir, list(load_manifest().values()), log=lambda _msg: None)
     out = tmp_path / "bench.json"
     result = subprocess.run(
-        [sys.executable, "-m", "appliance.bench", "--config", str(write_config()),
+        [sys.executable, "-m", "appliance.bench", "--config",
+         str(write_config(performance={"motion_skip": {"enabled": True}})),
          "--json", str(out), "--clip-frames", "8", "--mall-frames", "2",
          "--soak-frames", "300", "--quantize-frames", "0", "--precision-mall-frames", "2",
          "--yolox-tflite", str(tmp_path / "absent.tflite")],
@@ -23,6 +24,15 @@ def test_bench_reports_soak_motion_cpu_and_precision(write_config, models_dir, t
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "soak: 300 frames" in result.stdout and "motion skip CPU" in result.stdout
     report = json.loads(out.read_text())
+
+    # End to end as configured (motion skip on) against the reference; every frame (motion
+    # skip off) against bare inference.
+    for row in report["results"]:
+        assert row["motion_skip"] is True and "every_frame_lines" in row
+        assert row["ratio_vs_bare_inference"] == round(
+            row["every_frame_fps"] / row["inference_fps"], 3)
+        assert row["ratio_vs_reference"] == round(
+            row["end_to_end_fps"] / row["reference_fps"], 3)
 
     soak = report["soak"]
     assert soak["frames"] == 300 and soak["motion_skip"] is False
@@ -49,5 +59,6 @@ def test_bench_reports_soak_motion_cpu_and_precision(write_config, models_dir, t
         assert set(row["counts"]) == {"EnterExitCrossingPaths1front.mpg",
                                       "OneLeaveShop1front.mpg",
                                       "OneLeaveShopReenter1front.mpg"}
-    assert report["targets"] == {"peak_rss_mb": 300, "rss_growth": 1.05, "quiet_over_busy": 0.25}
+    assert report["targets"] == {"ratio_vs_reference": 1.5, "ratio_vs_bare_inference": 0.85,
+                                 "peak_rss_mb": 300, "rss_growth": 1.05, "quiet_over_busy": 0.25}
     assert set(report["bench_seconds"]) >= {"precision", "soak"}

@@ -72,6 +72,7 @@ def test_fraction_coordinates_scale_to_the_frame(tmp_path):
     camera["lines"]["shop_door"] = {"points": [[0.5, 0.5], [0.75, 0.5]],
                                     "in_side_point": [0.6, 0.25]}
     camera["zones"] = {}
+    camera["motion_mask"] = [[[0, 0], [1, 0], [1, 0.04], [0, 0.04]]]
     config = load_config(_write(tmp_path, raw))
     assert config.cameras[0].scale(384, 288) == (384.0, 288.0)
 

@@ -136,6 +136,13 @@ class Tracker:
             ended=tuple(ended),
         )
 
+    def fastest(self) -> float:
+        """The fastest person's speed (Kalman velocity) in box heights a second, among the
+        tracks seen in the last update (a lost one may have left the view)."""
+        speeds = [np.hypot(t.mean[4], t.mean[5]) * 25 / max(t.mean[3], 1.0)
+                  for t in self._tracks if t.confirmed and not t.lost]
+        return max(speeds, default=0.0)
+
     def flush(self) -> tuple[int, ...]:
         """End every track (the source ended); returns their ids."""
         ended = tuple(t.id for t in self._tracks if t.confirmed)
