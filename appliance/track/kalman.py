@@ -13,7 +13,6 @@ _VEL = 1 / 160  # velocity noise per 1/25 s, as a share of the box height
 
 _F = np.eye(8)
 _F[:4, 4:] = np.eye(4)
-_H = np.eye(4, 8)
 
 
 def xyxy_to_xyah(xyxy: np.ndarray) -> np.ndarray:
@@ -58,11 +57,14 @@ def predict(means: np.ndarray, covs: np.ndarray, steps_per_25fps: float = 1.0
     return means, covs
 
 
-def update(mean: np.ndarray, cov: np.ndarray, xyah: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    h = mean[3]
-    innovation_cov = np.diag(np.array([_POS * h, _POS * h, 1e-1, _POS * h]) ** 2)
-    projected_cov = _H @ cov @ _H.T + innovation_cov
-    gain = np.linalg.solve(projected_cov, (cov @ _H.T).T).T
-    mean = mean + gain @ (xyah - mean[:4])
-    cov = cov - gain @ projected_cov @ gain.T
-    return mean, cov
+def update(means: np.ndarray, covs: np.ndarray, xyahs: np.ndarray
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Correct (N, 8) means and (N, 8, 8) covariances with (N, 4) measured boxes."""
+    h = means[:, 3]
+    noise = np.stack([_POS * h, _POS * h, np.full_like(h, 1e-1), _POS * h], 1) ** 2
+    projected = covs[:, :4, :4] + noise[:, :, None] * np.eye(4)  # H P H' + R
+    # Gain P H' (H P H' + R)^-1, from one batched solve (P and H P H' + R are symmetric).
+    gain = np.linalg.solve(projected, covs[:, :4, :]).transpose(0, 2, 1)
+    means = means + (gain @ (xyahs - means[:, :4])[:, :, None])[:, :, 0]
+    covs = covs - gain @ projected @ gain.transpose(0, 2, 1)
+    return means, covs

@@ -52,6 +52,7 @@ class _Track:
     id: int
     mean: np.ndarray
     cov: np.ndarray
+    xyxy: np.ndarray  # the box of `mean`, kept in step with it
     score: float
     origin: np.ndarray  # foot point at birth
     origin_height: float
@@ -60,10 +61,6 @@ class _Track:
     lost: bool = False
     moving: bool = False
     matched: bool = field(default=False, repr=False)
-
-    @property
-    def xyxy(self) -> np.ndarray:
-        return kalman.xyah_to_xyxy(self.mean[:4])
 
 
 class Tracker:
@@ -86,8 +83,9 @@ class Tracker:
             step = timestamp - self._last_timestamp if self._last_timestamp is not None else 0.04
             means, covs = kalman.predict(means, np.stack([t.cov for t in tracks]),
                                          steps_per_25fps=max(step * 25, 1.0))
-            for t, m, c in zip(tracks, means, covs, strict=True):
-                t.mean, t.cov, t.matched = m, c, False
+            boxes = kalman.xyah_to_xyxy(means[:, :4])
+            for t, m, c, b in zip(tracks, means, covs, boxes, strict=True):
+                t.mean, t.cov, t.xyxy, t.matched = m, c, b, False
 
         high = detections.scores >= cfg.high_score
         high_idx = np.flatnonzero(high)
@@ -151,7 +149,8 @@ class Tracker:
 
     def _start(self, xyxy: np.ndarray, score: float, timestamp: float) -> _Track:
         mean, cov = kalman.initiate(kalman.xyxy_to_xyah(xyxy.astype(np.float64)))
-        track = _Track(id=0, mean=mean, cov=cov, score=float(score),
+        track = _Track(id=0, mean=mean, cov=cov, xyxy=kalman.xyah_to_xyxy(mean[:4]),
+                       score=float(score),
                        origin=_foot(xyxy), origin_height=float(xyxy[3] - xyxy[1]),
                        last_seen=timestamp, matched=True,
                        confirmed=self._frames == 1)  # ByteTrack: first frame starts confirmed
@@ -167,10 +166,16 @@ class Tracker:
 
     def _apply(self, pairs: list[tuple[_Track, int]], detections: Detections,
                timestamp: float) -> None:
-        for track, i in pairs:
-            xyxy = detections.xyxy[i].astype(np.float64)
-            track.mean, track.cov = kalman.update(track.mean, track.cov,
-                                                  kalman.xyxy_to_xyah(xyxy))
+        if not pairs:
+            return
+        measured = detections.xyxy[[i for _, i in pairs]].astype(np.float64)
+        means, covs = kalman.update(np.stack([t.mean for t, _ in pairs]),
+                                    np.stack([t.cov for t, _ in pairs]),
+                                    kalman.xyxy_to_xyah(measured))
+        boxes = kalman.xyah_to_xyxy(means[:, :4])
+        for (track, i), mean, cov, box, xyxy in zip(pairs, means, covs, boxes, measured,
+                                                     strict=True):
+            track.mean, track.cov, track.xyxy = mean, cov, box
             track.score = float(detections.scores[i])
             track.last_seen = timestamp
             if not track.confirmed:
