@@ -60,7 +60,7 @@ test: models
 	$(BIN)/python -m pytest -q
 
 # docs/performance.md: speeds, cheaper frames, motion-skip CPU, FP32/INT8 back-ends and a
-# 20,000-frame memory soak of one camera process (`python -m appliance.bench --help`).
+# 20,000-frame memory soak of one camera process (`shopper-edge bench --help`).
 bench: models
 	$(BIN)/python -m appliance.bench --config $(CONFIG) --soak-frames 20000 \
 	  --json bench-results/bench.json

@@ -50,6 +50,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from appliance.bench_options import add_arguments
 from appliance.config import load_config
 from appliance.pipeline import CameraPipeline, load_demographics, load_detector, run_frames
 from appliance.sources import FileSource
@@ -165,37 +166,6 @@ def _reference(config, detector, frames_factory) -> dict | None:
         return None
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default=None)
-    parser.add_argument("--json", default="bench-results/bench.json")
-    parser.add_argument("--data", default=None, help="shared data folder (default ../shared/data)")
-    parser.add_argument("--mall-frames", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3, metavar="N",
-                        help="bare / every frame / as configured / reference, in turn, N "
-                        "times per input; speeds are the best of the rounds")
-    parser.add_argument("--soak-frames", type=int, default=20000, metavar="N",
-                        help="frames of the memory soak, a fresh process (0: skip)")
-    parser.add_argument("--clip-frames", type=int, default=0, metavar="N",
-                        help="only the first N frames of each clip (0: all; quick runs, "
-                        "counts then not comparable with truth.json)")
-    parser.add_argument("--quantize-frames", type=int, default=50, metavar="N",
-                        help="calibration (and as many check) frames for the INT8 ONNX row "
-                        "(0: no INT8 ONNX row)")
-    parser.add_argument("--precision-mall-frames", type=int, default=20, metavar="N",
-                        help="Mall frames for each back-end's count MAE")
-    parser.add_argument("--yolox-tflite", type=Path,
-                        default=REPO / "var" / "bench-models" /
-                        "yolox_nano_full_integer_quant.tflite",
-                        help="YOLOX-nano full-INT8 TFLite (onnx2tf; row skipped if absent)")
-
-
-def _options(args) -> argparse.Namespace:
-    """`shopper-edge bench` passes only its own options: the others take their defaults."""
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    return argparse.Namespace(**{**vars(parser.parse_args([])), **vars(args)})
-
-
 class _Sections:
     """Wall and CPU seconds of each part of the bench."""
 
@@ -211,7 +181,6 @@ class _Sections:
 
 
 def run_bench(args) -> int:
-    args = _options(args)
     data = Path(args.data) if args.data else REPO.parent / "shared" / "data"
     config_path = Path(args.config or REPO / "examples" / "caviar-front.yaml")
     config = load_config(config_path)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from appliance import __version__
+from appliance.bench_options import add_arguments as add_bench_arguments
 from appliance.errors import ApplianceError
 
 
@@ -124,13 +125,7 @@ def _parser() -> argparse.ArgumentParser:
     e.set_defaults(func=cmd_eval_occupancy)
 
     p = sub.add_parser("bench", help="per-stage timings and fps on the shared clips")
-    p.add_argument("--config", default=None)
-    p.add_argument("--json", default="bench-results/bench.json")
-    p.add_argument("--data", default=None, help="shared data folder (default ../shared/data)")
-    p.add_argument("--mall-frames", type=int, default=200)
-    p.add_argument("--soak-frames", type=int, default=20000, metavar="N",
-                   help="frames of the one-camera memory soak (0: skip); "
-                   "`python -m appliance.bench --help` lists every option")
+    add_bench_arguments(p)
     p.set_defaults(func=cmd_bench)
     return parser
 
