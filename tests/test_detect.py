@@ -63,3 +63,26 @@ def test_nms_keeps_the_best_of_overlapping_boxes():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], np.float32)
     scores = np.array([0.5, 0.9, 0.7], np.float32)
     assert nms(boxes, scores, 0.45).tolist() == [1, 2]
+
+
+def test_inputs_are_the_models_own_preprocessing(detectors):
+    """The planar copy gives exactly each model's documented input, and forget() blanks
+    every buffer that held the frame."""
+    frame = _frame("OneLeaveShopReenter1front.mpg", 200)
+    yolox = detectors["yolox_nano"]
+    tensor, box = yolox.preprocess(frame)
+    width, height = round(384 * box.scale_x), round(288 * box.scale_y)
+    canvas = np.full((*yolox.input_size[::-1], 3), 114, np.uint8)  # BGR 0-255, padding 114
+    canvas[:height, :width] = cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_array_equal(tensor[0], canvas.transpose(2, 0, 1).astype(np.float32))
+
+    fastest = detectors["fastestdet"]
+    tensor, _ = fastest.preprocess(frame)
+    resized = cv2.resize(frame, fastest.input_size, interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(tensor[0], resized.transpose(2, 0, 1) / np.float32(255),
+                               rtol=1e-6)
+    for detector in (yolox, fastest):
+        detector.forget()
+        for name in ("_canvas", "_resized", "_planes", "_tensor"):
+            buffer = getattr(detector, name, None)
+            assert buffer is None or not buffer.any(), name
