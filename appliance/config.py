@@ -218,6 +218,8 @@ class _Reader:
     def string(self, value: Any, key: str, pattern: re.Pattern | None = None) -> str:
         if not isinstance(value, str) or not value.strip():
             raise self.fail(key, f"expected a non-empty string, got {_kind(value)}")
+        if "\x00" in value:  # no path, URL or name may hold one (the OS refuses them)
+            raise self.fail(key, "contains a NUL character")
         if pattern and not pattern.match(value):
             raise self.fail(key, f"{value!r} must be 1-64 letters, digits, '-' or '_'")
         return value

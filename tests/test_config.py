@@ -52,6 +52,10 @@ def _example():
     (lambda r: r.update(cameras=[]), "cameras: expected a non-empty list"),
     (lambda r: r["cameras"].append(dict(r["cameras"][0])), "cameras[1].id: duplicate"),
     (lambda r: r.update(window_seconds="a minute"), "window_seconds: expected a number"),
+    (lambda r: r["outputs"].update(jsonl="out\x00.jsonl"),
+     "outputs.jsonl: contains a NUL character"),
+    (lambda r: r["cameras"][0].update(source="clip\x00.mpg"),
+     "cameras[0].source: contains a NUL character"),
 ])
 def test_each_mistake_is_one_line_naming_file_key_and_problem(tmp_path, mutate, message):
     raw = _example()
