@@ -1,4 +1,4 @@
-"""The onnxruntime back-end: threads that rest between runs."""
+"""Both back-ends hand the CPU back when a run returns."""
 
 from __future__ import annotations
 
@@ -32,7 +32,8 @@ def test_threads_stop_spinning_when_a_run_returns(models_dir, model):
 
 
 def test_tflite_threads_rest_between_runs():
-    """The same for LiteRT's XNNPACK pool (it spins only briefly by design)."""
+    """The same for LiteRT's XNNPACK pool, which needs no setting for it (0.1 ms of CPU in
+    a 5, 50 or 500 ms pause after a run, measured here)."""
     backend = build_backend(MIRROR / "yolov8n_full_integer_quant.tflite", threads=2)
     backend.run(np.zeros(backend.input_shape, np.float32))
     spent = min(_idle_cpu_ms(backend) for _ in range(3))
