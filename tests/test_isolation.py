@@ -11,6 +11,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -201,7 +202,7 @@ def test_after_a_breach_nothing_holds_an_image_or_a_person(tmp_path, models_dir)
             # Only window bounds (2 s windows): no time finer than a window.
             assert seconds % 2 == 0 and not (fraction or b"").strip(b".0"), \
                 f"timestamp {match.group(0)!r} in {path}"
-    with sqlite3.connect(spool) as db:
+    with closing(sqlite3.connect(spool)) as db:
         payloads = [json.loads(p) for (p,) in db.execute("SELECT payload FROM messages")]
         columns = [row[1] for row in db.execute("PRAGMA table_info(messages)")]
     assert columns == ["seq", "topic", "payload"]
@@ -213,8 +214,10 @@ def test_after_a_breach_nothing_holds_an_image_or_a_person(tmp_path, models_dir)
 
 
 def _rows(path: Path) -> int:
+    """Closed at once: a connection left to the garbage collector (it sits in a reference
+    cycle) may close later, as the last one, and delete the -wal file mid-scan."""
     try:
-        with sqlite3.connect(path) as db:
+        with closing(sqlite3.connect(path)) as db:
             return db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
     except sqlite3.Error:
         return 0
