@@ -3,7 +3,8 @@
 Topics, for prefix P, store S and camera C (docs/mqtt.md):
   P/S/C/counts  one message per window, QoS `qos`, not retained, sent oldest first
   P/S/C/status  retained "online" on every connect; "offline" as the last will and on exit
-  P/S/C/health  every `health_seconds` while connected, not retained, not spooled
+  P/S/C/health  every `health_seconds` while connected, and a last one on a clean stop
+                (so a short run reports too); not retained, not spooled
 
 A window is deleted from the spool only when the broker acknowledges it (PUBACK), so an
 outage, a crash or a refusal keeps it; repeats after a crash are possible and receivers
@@ -98,6 +99,8 @@ class MqttOutput:
             self._wake.set()
             time.sleep(0.05)
         if self.link.connected.is_set():
+            if self.health is not None:
+                self._publish_health()  # the final figures, ahead of "offline" (same QoS order)
             info = self.client.publish(self.topics["status"], guard.check_status(b"offline"),
                                        qos=1, retain=True)
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
