@@ -63,6 +63,7 @@ class MqttOutput:
         self.link = MqttLink(self.client, config.host, config.port, config.keepalive, log,
                              on_up=self._on_up, status=self._spool_status)
         self._wake = threading.Event()
+        self._health_lock = threading.Lock()  # the forwarder's and close()'s last one
         self._acks: queue.Queue = queue.Queue()
         self._inflight: dict[int, int] = {}  # paho message id -> spool sequence number
         self._cursor = 0  # highest spool sequence number handed to paho
@@ -184,10 +185,12 @@ class MqttOutput:
                 self.spool.delete(seq)
 
     def _publish_health(self) -> None:
-        try:
-            document = self.health(self.link.connects, self.spool.depth(), self.spool.dropped())
-            body = guard.check("health", document, self.store_id, self.camera_id)
-        except guard.GuardRefused as error:
-            log.error("%s", error)
-            return
-        self.client.publish(self.topics["health"], body, qos=self.config.qos, retain=False)
+        with self._health_lock:  # a health document measures since the previous one
+            try:
+                document = self.health(self.link.connects, self.spool.depth(),
+                                       self.spool.dropped())
+                body = guard.check("health", document, self.store_id, self.camera_id)
+            except guard.GuardRefused as error:
+                log.error("%s", error)
+                return
+            self.client.publish(self.topics["health"], body, qos=self.config.qos, retain=False)
