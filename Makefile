@@ -62,9 +62,9 @@ test: models
 # docs/performance.md: speeds, cheaper frames, motion-skip CPU, FP32/INT8 back-ends and a
 # 20,000-frame memory soak of one camera process (`shopper-edge bench --help`).
 bench: models
-	$(BIN)/python -m appliance.bench --config $(CONFIG) --soak-frames 20000 \
+	$(BIN)/python -m appliance.lab.bench --config $(CONFIG) --soak-frames 20000 \
 	  --json bench-results/bench.json
-	$(BIN)/python tools/mqtt_bytes.py --json bench-results/mqtt-bytes.json
+	$(BIN)/python -m appliance.lab.mqtt_bytes --json bench-results/mqtt-bytes.json
 
 lint: install
 	$(BIN)/ruff check appliance tests tools

@@ -23,7 +23,7 @@ EXAMPLE = REPO / "examples" / "caviar-front.yaml"
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory) -> Path:
     """The person detectors, fetched from the mirror and verified like on a device."""
-    from appliance.inference.models import fetch, load_manifest
+    from appliance.device.inference.models import fetch, load_manifest
 
     directory = tmp_path_factory.mktemp("models")
     manifest = load_manifest()
@@ -51,14 +51,14 @@ def write_config(tmp_path, models_dir):
 
 def shopper_edge(*args, cwd=None, timeout=300) -> subprocess.CompletedProcess:
     """Run the real command line, as a user would."""
-    return subprocess.run([sys.executable, "-m", "appliance.cli", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "appliance.device.cli", *map(str, args)],
                           capture_output=True, text=True, cwd=cwd, timeout=timeout)
 
 
 def _namespaces_available() -> bool:
     """Whether this machine lets a process take an empty network namespace (the pixel
     worker's isolation); some container sandboxes forbid unshare."""
-    probe = "from appliance.isolation import enter_empty_network_namespace as e; e()"
+    probe = "from appliance.device.isolation import enter_empty_network_namespace as e; e()"
     return subprocess.run([sys.executable, "-c", probe], capture_output=True,
                           cwd=REPO).returncode == 0
 

@@ -16,13 +16,12 @@ import threading
 from pathlib import Path
 
 from appliance import __version__
-from appliance.config import TOPIC_PREFIX_PATTERN
+from appliance.commands import run_command
 from appliance.errors import ApplianceError
+from appliance.messages import TOPIC_PREFIX_PATTERN
 
 
 def main(argv: list[str] | None = None) -> int:
-    from appliance.cli import run_command
-
     return run_command(_parser(), argv)
 
 

@@ -26,8 +26,8 @@ from paho.mqtt.properties import Properties
 
 from appliance.hq.behaviour import heatmap_cells
 from appliance.hq.store import StoreError, WindowStore
+from appliance.messages import iso
 from appliance.mqtt_link import MqttLink, new_client, read_password
-from appliance.window import iso
 
 log = logging.getLogger("shopper_hq")
 COUNTS_SCHEMAS = {"shopper.counts/1": "counts-1.json", "shopper.counts/2": "counts-2.json"}

@@ -1,0 +1,271 @@
+"""The `shopper-edge` command: run, replay, check-config, models, eval, bench.
+
+Every user error (bad file, bad config, bad model, unreachable camera) is printed as one
+line `shopper-edge: error: ...` with exit status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from appliance import __version__
+from appliance.commands import run_command
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_command(_parser(), argv)
+
+
+def _add_lab_commands(sub) -> None:
+    """`eval` and `bench` are lab tooling: there in a development install, absent from the
+    device wheel (which does not carry appliance.lab), so a device lists neither."""
+    if importlib.util.find_spec("appliance.lab") is not None:
+        from appliance.lab.cli import add_commands
+
+        add_commands(sub)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shopper-edge", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"shopper-edge {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("check-config", help="validate a device config without running")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("privacy-report",
+                       help="what this config sends, stores and infers (from the schemas)")
+    p.add_argument("--config", required=True)
+    p.set_defaults(func=cmd_privacy_report)
+
+    p = sub.add_parser("run", help="run the device's cameras until stopped")
+    p.add_argument("--config", required=True)
+    p.add_argument("--camera", help="run only this camera id (one process per camera)")
+    p.add_argument("--realtime", action="store_true",
+                   help="play file sources at their own speed, like live cameras")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("replay", help="process a recorded clip as fast as possible")
+    p.add_argument("video")
+    p.add_argument("--config", required=True)
+    p.add_argument("--camera", help="camera id whose geometry applies (default: the first)")
+    p.add_argument("--windows", metavar="FILE",
+                   help="also write the window documents as JSON lines to FILE")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--realtime", action="store_true",
+                   help="pace the clip at its own speed, like a live camera")
+    p.add_argument("--wait-broker", type=float, default=30.0, metavar="SECONDS",
+                   help="with outputs.mqtt: at the end, wait this long for the broker to take "
+                        "the spooled windows (default 30); what is left stays spooled")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("models", help="list, fetch and verify model files")
+    msub = p.add_subparsers(dest="models_command", required=True)
+    m = msub.add_parser("fetch", help="copy or download models from a mirror and verify them")
+    m.add_argument("--from", dest="mirror", required=True, help="mirror folder or http(s) URL")
+    m.add_argument("--dir", default="var/models", help="models directory (default var/models)")
+    m.add_argument("names", nargs="*", help="models to fetch (default: all in the manifest)")
+    m.set_defaults(func=cmd_models_fetch)
+    m = msub.add_parser("verify", help="check every model file in a directory")
+    m.add_argument("--dir", default="var/models")
+    m.set_defaults(func=cmd_models_verify)
+    m = msub.add_parser("list", help="print the manifest")
+    m.set_defaults(func=cmd_models_list)
+
+    _add_lab_commands(sub)
+    return parser
+
+
+def cmd_check_config(args) -> int:
+    from appliance.device.config import load_config
+
+    config = load_config(args.file)
+    cameras = ", ".join(f"{c.id} ({len(c.lines)} lines, {len(c.zones)} zones)"
+                        for c in config.cameras)
+    print(f"{args.file}: OK: store {config.store_id}, cameras: {cameras}")
+    return 0
+
+
+def cmd_privacy_report(args) -> int:
+    from appliance.device.config import load_config
+    from appliance.device.privacy_report import report
+
+    print(report(load_config(args.config)), end="")
+    return 0
+
+
+def _open_outputs(config, camera, pipeline, source_stats, shared: list):
+    """The camera's guarded outputs: the shared JSON lines output, and MQTT when configured
+    (its own connection, spool and last will per camera). Returns (outputs, mqtt or None).
+    `pipeline` and `source_stats` are read for health only."""
+    from appliance.device.health import HealthMonitor
+    from appliance.device.inference.models import load_manifest
+    from appliance.device.outputs import Outputs
+
+    spec = load_manifest()[config.models.detector]
+    monitor = HealthMonitor(config.store_id, camera.id, pipeline, source_stats,
+                            {spec.name: {"file": spec.file, "sha256": spec.sha256}})
+    outputs = list(shared)
+    mqtt = None
+    if config.outputs.mqtt is not None:
+        from appliance.device.outputs.mqtt import MqttOutput
+
+        mqtt = MqttOutput(config.outputs.mqtt, config.store_id, camera.id,
+                          health=monitor.document).start()
+        outputs.append(mqtt)
+    return Outputs(config.store_id, camera.id, outputs, on_refused=monitor.count_refused), mqtt
+
+
+def _jsonl(target: str | None):
+    from appliance.device.outputs.jsonl import JsonLinesOutput
+
+    return [JsonLinesOutput(target)] if target else []
+
+
+def cmd_run(args) -> int:
+    """The publisher: starts one pixel worker per camera and alone talks to the network."""
+    from appliance.device.config import load_config
+    from appliance.device.inference.models import load_manifest, verified_path
+    from appliance.device.publisher import Publisher
+
+    _log_to_stderr()
+    config = load_config(args.config)
+    cameras = [config.camera(args.camera)] if args.camera else list(config.cameras)
+    verified_path(config.models.dir, load_manifest()[config.models.detector])  # fail early
+    shared = _jsonl(config.outputs.jsonl)
+    publisher = Publisher(config, cameras, lambda camera, stats: _open_outputs(
+        config, camera, stats, stats.source, shared), realtime=args.realtime)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: publisher.stop())
+    try:
+        return publisher.run()
+    finally:
+        for output in shared:
+            output.close()
+
+
+def cmd_replay(args) -> int:
+    from appliance.device.config import load_config
+    from appliance.device.pipeline import (
+        CameraPipeline,
+        load_demographics,
+        load_detector,
+        load_pose,
+        run_frames,
+    )
+    from appliance.device.sources import FileSource
+
+    _log_to_stderr()
+    config = load_config(args.config)
+    camera = config.camera(args.camera)
+    source = FileSource(args.video, camera.fps, realtime=args.realtime)
+    detector = load_detector(config)
+    pipeline = CameraPipeline(config, camera, detector, "media", load_demographics(config),
+                              load_pose(config), keep_totals=True)
+    shared = _jsonl(args.windows)
+    outputs, mqtt = _open_outputs(config, camera, pipeline, source.stats, shared)
+    windows = []
+
+    def emit(document):
+        windows.append(document)
+        outputs.write(document)
+
+    progress = _Progress(source) if sys.stderr.isatty() and not args.no_progress else None
+    started = time.perf_counter()
+    try:
+        run_frames(pipeline, source, emit, progress.update if progress else None)
+    finally:
+        elapsed = time.perf_counter() - started
+        if progress:
+            progress.close()
+        if mqtt is not None:
+            mqtt.close(drain_seconds=args.wait_broker, wait_for_broker=True)
+        for output in shared:
+            output.close()
+    frames = pipeline.times.frames
+    summary = {
+        "camera_id": camera.id,
+        "frames": frames,
+        "seconds": round(source.stats.frames_read / source.fps, 3),
+        "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0,
+        "windows": len(windows),
+        **({"unsent": mqtt.unsent} if mqtt is not None else {}),
+        "lines": pipeline.totals(),
+        **({"age_bands": pipeline.age_totals,
+            "face_inferences": pipeline.demographics.face_inferences}
+           if pipeline.demographics else {}),
+        **pipeline.behaviour_summary(),
+        "stage_ms": pipeline.times.ms_per_frame(),
+    }
+    print(json.dumps(summary))
+    return 0
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(level=logging.INFO, format="shopper-edge: %(message)s",
+                        stream=sys.stderr)
+
+
+class _Progress:
+    """A one-line progress bar on stderr, only when stderr is a terminal."""
+
+    def __init__(self, source):
+        self.total_seconds = source.duration
+        self._last = 0.0
+
+    def update(self, timestamp: float) -> None:
+        now = time.monotonic()
+        if now - self._last < 0.2:
+            return
+        self._last = now
+        if self.total_seconds:
+            share = min(timestamp / self.total_seconds, 1.0)
+            bar = "#" * int(share * 30)
+            sys.stderr.write(f"\r[{bar:<30}] {share:5.1%} {timestamp:7.1f}s")
+        else:
+            sys.stderr.write(f"\r{timestamp:7.1f}s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+
+
+def cmd_models_fetch(args) -> int:
+    from appliance.device.inference.models import fetch, load_manifest
+    from appliance.errors import ModelError
+
+    manifest = load_manifest()
+    names = args.names or list(manifest)
+    unknown = [n for n in names if n not in manifest]
+    if unknown:
+        raise ModelError(f"unknown model(s) {', '.join(unknown)}; known: {', '.join(manifest)}")
+    fetch(args.mirror, Path(args.dir), [manifest[n] for n in names])
+    return 0
+
+
+def cmd_models_verify(args) -> int:
+    from appliance.device.inference.models import load_manifest, verified_path
+
+    for spec in load_manifest().values():
+        print(f"{spec.name}: {verified_path(Path(args.dir), spec)} OK")
+    return 0
+
+
+def cmd_models_list(args) -> int:
+    from appliance.device.inference.models import load_manifest
+
+    for spec in load_manifest().values():
+        print(f"{spec.name:12} {spec.role:16} {spec.file:36} {spec.licence:12} {spec.sha256[:16]}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""Keeping pixels away from the network.
+
+The process that decodes and analyses frames (the pixel worker, `appliance/device/worker.py`)
+moves itself into a new, empty network namespace before it opens anything: no interface
+but its own loopback, no route anywhere, so even a decoder compromised by a malicious
+stream has no way to send an image out. It can reach exactly one thing: its camera. For a
+network camera the worker listens on its own loopback and, for each connection FFmpeg
+makes there, asks the publisher process over a Unix socket pair for a TCP connection to the
+camera's configured host and port; the publisher connects and passes the connected socket
+over (SCM_RIGHTS). Nothing else can be asked for. Files, V4L2 and the Pi camera need no
+network at all.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import fcntl
+import logging
+import os
+import socket
+import struct
+import threading
+from urllib.parse import urlsplit, urlunsplit
+
+from appliance.errors import ApplianceError, redact_url
+
+log = logging.getLogger("shopper_edge.isolation")
+
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWNET = 0x40000000
+SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+DEFAULT_PORTS = {"rtsp": 554, "rtsps": 322, "http": 80, "https": 443}
+CONNECT_TIMEOUT = 5.0
+
+
+class IsolationError(ApplianceError):
+    pass
+
+
+def enter_empty_network_namespace() -> None:
+    """Leave every network: a new network namespace with only loopback, brought up. Must
+    run before the process starts any thread. Unprivileged, it takes a user namespace too
+    (mapping our own ids to themselves), as `unshare -rn` does."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.geteuid(), os.getegid()
+    flags = CLONE_NEWNET if uid == 0 else CLONE_NEWUSER | CLONE_NEWNET
+    if libc.unshare(flags) != 0:
+        code = ctypes.get_errno()
+        raise IsolationError(f"cannot isolate the pixel process from the network: unshare: "
+                             f"{os.strerror(code)} (allow user and network namespaces, or "
+                             "set privacy.isolate_pixels: false)")
+    if uid != 0:
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                           ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        request = struct.pack("16sH22x", b"lo", 0)
+        flags_now = struct.unpack_from("16sH", fcntl.ioctl(s, SIOCGIFFLAGS, request))[1]
+        fcntl.ioctl(s, SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", flags_now | IFF_UP))
+
+
+def camera_address(url: str) -> tuple[str, int] | None:
+    """(host, port) of a network camera URL; None for files and local devices."""
+    parts = urlsplit(url)
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.hostname, parts.port or DEFAULT_PORTS[parts.scheme]
+
+
+def via_loopback(url: str, port: int) -> str:
+    """The same camera URL (credentials and path kept) pointing at 127.0.0.1:port."""
+    parts = urlsplit(url)
+    userinfo = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    return urlunsplit(parts._replace(netloc=f"{userinfo}127.0.0.1:{port}"))
+
+
+class CameraDialer:
+    """Publisher side: connects to the one camera address on the worker's request."""
+
+    def __init__(self, control: socket.socket, url: str):
+        self.control = control
+        self.address = camera_address(url)
+        self.url = redact_url(url)
+        self._thread = threading.Thread(target=self._serve, name="camera-dialer", daemon=True)
+
+    def start(self) -> CameraDialer:
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                request = self.control.recv(1)
+            except OSError:
+                return
+            if not request:
+                return  # the worker is gone
+            try:
+                camera = socket.create_connection(self.address, timeout=CONNECT_TIMEOUT)
+            except OSError as error:
+                log.debug("%s: cannot connect: %s", self.url, error)
+                self.control.sendall(b"n")
+                continue
+            try:
+                camera.settimeout(None)
+                socket.send_fds(self.control, [b"y"], [camera.fileno()])
+            except OSError:
+                return
+            finally:
+                camera.close()
+
+
+class CameraRelay:
+    """Worker side: a loopback listener whose every connection is joined to a camera
+    connection obtained from the publisher."""
+
+    def __init__(self, control: socket.socket):
+        self.control = control
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, name="camera-relay", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                local, _ = self.listener.accept()
+            except OSError:
+                return
+            camera = self._dial()
+            if camera is None:
+                local.close()  # FFmpeg sees the camera as unreachable and retries later
+                continue
+            for a, b in ((local, camera), (camera, local)):
+                threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+    def _dial(self) -> socket.socket | None:
+        with self._lock:  # one request at a time on the control socket
+            try:
+                self.control.sendall(b"c")
+                answer, fds, _, _ = socket.recv_fds(self.control, 1, 1)
+            except OSError as error:
+                if error.errno not in (errno.EPIPE, errno.ECONNRESET):
+                    log.warning("camera relay: %s", error)
+                return None
+        if answer != b"y" or not fds:
+            return None
+        return socket.socket(fileno=fds[0])
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while data := source.recv(65536):
+            target.sendall(data)
+    except OSError:
+        pass
+    for s in (source, target):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    source.close()

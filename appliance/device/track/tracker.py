@@ -1,0 +1,221 @@
+"""A ByteTrack-class multi-object tracker, small enough to read in one sitting.
+
+Per update: every live track predicts with its Kalman filter; high-score detections are
+matched to tracked and recently lost tracks by IoU; low-score detections (ByteTrack's key
+idea: occluded people score low) rescue the still-unmatched tracked ones; tentative tracks
+need a second sighting; new tracks start from the remaining confident detections. The
+Kalman filter's velocity noise grows with the time between looks, which keeps identities
+at low frame rates (7 fps PETS, rate-capped cameras).
+
+Lost tracks are kept for `lost_seconds` of media time, so the behaviour does not depend on
+the processing rate. A track is marked `moving` once its foot point has travelled
+`min_travel` box heights from where it started; mannequins and posters never are.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from appliance.device.config import TrackerConfig
+from appliance.device.detect.detections import Detections, box_iou
+from appliance.device.track import kalman
+
+_BIG = 1e6
+
+
+@dataclass(frozen=True)
+class Tracks:
+    """Tracks confirmed and seen in this frame; `ended` lists ids that died this frame."""
+
+    ids: np.ndarray  # (N,) int64
+    xyxy: np.ndarray  # (N, 4) float32, filtered boxes
+    scores: np.ndarray  # (N,) float32, score of the matched detection
+    moving: np.ndarray  # (N,) bool, has travelled: a visitor, not a fixture
+    ended: tuple[int, ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @cached_property
+    def feet(self) -> np.ndarray:
+        """(N, 2) bottom-centre points: where a person stands (computed once per frame,
+        though lines, zones, shelves and the heatmap all read it)."""
+        return np.stack([(self.xyxy[:, 0] + self.xyxy[:, 2]) / 2, self.xyxy[:, 3]], 1)
+
+
+@dataclass(eq=False)
+class _Track:
+    id: int
+    mean: np.ndarray
+    cov: np.ndarray
+    xyxy: np.ndarray  # the box of `mean`, kept in step with it
+    score: float
+    origin: np.ndarray  # foot point at birth
+    origin_height: float
+    last_seen: float
+    confirmed: bool = False
+    lost: bool = False
+    moving: bool = False
+    matched: bool = field(default=False, repr=False)
+
+
+class Tracker:
+    def __init__(self, config: TrackerConfig | None = None):
+        self.config = config or TrackerConfig()
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._frames = 0
+        self._last_timestamp: float | None = None
+
+    def update(self, detections: Detections, timestamp: float) -> Tracks:
+        cfg = self.config
+        self._frames += 1
+        tracks = self._tracks
+        if tracks:
+            means = np.stack([t.mean for t in tracks])
+            for i, t in enumerate(tracks):
+                if t.lost:
+                    means[i, 7] = 0  # a lost box should not keep growing or shrinking
+            step = timestamp - self._last_timestamp if self._last_timestamp is not None else 0.04
+            means, covs = kalman.predict(means, np.stack([t.cov for t in tracks]),
+                                         steps_per_25fps=max(step * 25, 1.0))
+            boxes = kalman.xyah_to_xyxy(means[:, :4])
+            for t, m, c, b in zip(tracks, means, covs, boxes, strict=True):
+                t.mean, t.cov, t.xyxy, t.matched = m, c, b, False
+
+        high = detections.scores >= cfg.high_score
+        high_idx = np.flatnonzero(high)
+        low_idx = np.flatnonzero(~high)
+        pool = [t for t in tracks if t.confirmed]
+        unconfirmed = [t for t in tracks if not t.confirmed]
+
+        # 1. confident detections vs tracked and lost tracks, by IoU
+        pairs, pool_left, high_left = _match_iou(pool, detections, high_idx, cfg.match_iou)
+        self._apply(pairs, detections, timestamp)
+        # 2. weak detections vs tracks that were tracked until now (not the lost ones)
+        active = [t for t in pool_left if not t.lost]
+        pairs, _, _ = _match_iou(active, detections, low_idx, 0.5)
+        self._apply(pairs, detections, timestamp)
+        pool_left = [t for t in pool_left if not t.matched]
+        # 3. tentative tracks need a second sighting to be confirmed
+        pairs, dead, high_left = _match_iou(unconfirmed, detections, high_left, 0.3)
+        self._apply(pairs, detections, timestamp)
+
+        ended = []
+        for t in pool_left:
+            t.lost = True
+        survivors = []
+        for t in tracks:
+            if t in dead:
+                continue  # a tentative track never seen twice was noise: no id spent
+            if t.lost and timestamp - t.last_seen > cfg.lost_seconds:
+                ended.append(t.id)
+                continue
+            survivors.append(t)
+        for i in high_left:
+            if detections.scores[i] >= cfg.new_track_score:
+                survivors.append(self._start(detections.xyxy[i], detections.scores[i], timestamp))
+        self._tracks = survivors
+        self._last_timestamp = timestamp
+
+        shown = [t for t in survivors if t.confirmed and t.matched]
+        if not shown:
+            return Tracks(np.zeros(0, np.int64), np.zeros((0, 4), np.float32),
+                          np.zeros(0, np.float32), np.zeros(0, bool), tuple(ended))
+        return Tracks(
+            ids=np.array([t.id for t in shown], np.int64),
+            xyxy=np.stack([t.xyxy for t in shown]).astype(np.float32),
+            scores=np.array([t.score for t in shown], np.float32),
+            moving=np.array([t.moving for t in shown], bool),
+            ended=tuple(ended),
+        )
+
+    def fastest(self) -> float:
+        """The fastest person's speed (Kalman velocity) in box heights a second, among the
+        tracks seen in the last update (a lost one may have left the view)."""
+        speeds = [np.hypot(t.mean[4], t.mean[5]) * 25 / max(t.mean[3], 1.0)
+                  for t in self._tracks if t.confirmed and not t.lost]
+        return max(speeds, default=0.0)
+
+    def flush(self) -> tuple[int, ...]:
+        """End every track (the source ended); returns their ids."""
+        ended = tuple(t.id for t in self._tracks if t.confirmed)
+        self._tracks = []
+        return ended
+
+    def _start(self, xyxy: np.ndarray, score: float, timestamp: float) -> _Track:
+        mean, cov = kalman.initiate(kalman.xyxy_to_xyah(xyxy.astype(np.float64)))
+        track = _Track(id=0, mean=mean, cov=cov, xyxy=kalman.xyah_to_xyxy(mean[:4]),
+                       score=float(score),
+                       origin=_foot(xyxy), origin_height=float(xyxy[3] - xyxy[1]),
+                       last_seen=timestamp, matched=True,
+                       confirmed=self._frames == 1)  # ByteTrack: first frame starts confirmed
+        if track.confirmed:
+            self._confirm(track)
+        return track
+
+    def _confirm(self, track: _Track) -> None:
+        """Ids are given on confirmation, so one-frame noise spends none."""
+        track.confirmed = True
+        track.id = self._next_id
+        self._next_id += 1
+
+    def _apply(self, pairs: list[tuple[_Track, int]], detections: Detections,
+               timestamp: float) -> None:
+        if not pairs:
+            return
+        measured = detections.xyxy[[i for _, i in pairs]].astype(np.float64)
+        means, covs = kalman.update(np.stack([t.mean for t, _ in pairs]),
+                                    np.stack([t.cov for t, _ in pairs]),
+                                    kalman.xyxy_to_xyah(measured))
+        boxes = kalman.xyah_to_xyxy(means[:, :4])
+        for (track, i), mean, cov, box, xyxy in zip(pairs, means, covs, boxes, measured,
+                                                     strict=True):
+            track.mean, track.cov, track.xyxy = mean, cov, box
+            track.score = float(detections.scores[i])
+            track.last_seen = timestamp
+            if not track.confirmed:
+                self._confirm(track)
+            track.lost = False
+            track.matched = True
+            if not track.moving:
+                # The smaller height: a box merged with a mannequin must not shrink the travel.
+                height = max(min(xyxy[3] - xyxy[1], track.origin_height), 1.0)
+                travel = np.hypot(*(_foot(xyxy) - track.origin)) / height
+                track.moving = travel >= self.config.min_travel
+
+
+def _foot(xyxy: np.ndarray) -> np.ndarray:
+    return np.array([(xyxy[0] + xyxy[2]) / 2, xyxy[3]], np.float64)
+
+
+def _assign(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:
+    """Minimum-cost assignment, keeping only pairs whose cost is within the limit."""
+    if cost.size == 0:
+        return []
+    gated = np.where(cost <= limit, cost, _BIG)
+    rows, cols = linear_sum_assignment(gated)
+    return [(r, c) for r, c in zip(rows, cols, strict=True) if gated[r, c] < _BIG]
+
+
+def _match_iou(tracks: list[_Track], detections: Detections, det_idx: np.ndarray,
+               min_iou: float) -> tuple[list[tuple[_Track, int]], list[_Track], np.ndarray]:
+    if not tracks or det_idx.size == 0:
+        return [], list(tracks), det_idx
+    boxes = np.stack([t.xyxy for t in tracks])
+    cost = 1 - box_iou(boxes, detections.xyxy[det_idx].astype(np.float64))
+    pairs = _assign(cost, 1 - min_iou)
+    return _split(tracks, det_idx, pairs)
+
+
+def _split(tracks, det_idx, pairs):
+    matched = [(tracks[r], int(det_idx[c])) for r, c in pairs]
+    used_t = {r for r, _ in pairs}
+    used_d = {c for _, c in pairs}
+    tracks_left = [t for k, t in enumerate(tracks) if k not in used_t]
+    det_left = np.array([d for k, d in enumerate(det_idx) if k not in used_d], np.int64)
+    return matched, tracks_left, det_left

@@ -1,0 +1,131 @@
+"""The lab's commands under `shopper-edge`: eval (accuracy on labelled data) and bench.
+
+Only in a development install: the device wheel does not carry appliance.lab.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from appliance.errors import ApplianceError
+from appliance.lab.bench_options import add_arguments as add_bench_arguments
+
+
+def add_commands(sub) -> None:
+    p = sub.add_parser("eval", help="accuracy on labelled data")
+    esub = p.add_subparsers(dest="eval_command", required=True)
+    e = esub.add_parser("mot", help="tracker accuracy (MOTA, IDF1) on MOTChallenge data")
+    e.add_argument("--truth", required=True, help="gt.txt (MOTChallenge) or CVML .xml")
+    group = e.add_mutually_exclusive_group(required=True)
+    group.add_argument("--detections", help="public detections (det.txt) to track")
+    group.add_argument("--tracks", help="an existing tracker output to score")
+    e.add_argument("--frame-offset", type=int, default=0,
+                   help="add N to truth frame numbers (PETS/ETH XML: 1)")
+    e.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the sequence (default: seqinfo.ini, else 25)")
+    e.add_argument("--high-score", type=float, default=0.8,
+                   help="tracker high-score threshold; public detections score high (0.8)")
+    e.add_argument("--new-track-score", type=float, default=0.9)
+    e.set_defaults(func=cmd_eval_mot)
+    e = esub.add_parser("age", help="age and gender accuracy on labelled face crops")
+    e.add_argument("directory", help="UTKFace-style crops: {age}_{gender}_*.jpg")
+    e.add_argument("--face-size", type=int, metavar="PX",
+                   help="first shrink each crop to PX x PX and JPEG it at quality 40 (CCTV)")
+    e.add_argument("--detector", choices=("yunet", "rfb320", "blazeface"), default="yunet")
+    e.add_argument("--models", default="var/models", help="models directory")
+    e.add_argument("--limit", type=int, help="only the first N crops (sorted by name)")
+    e.set_defaults(func=cmd_eval_age)
+    e = esub.add_parser("groups", help="companion detection (pairwise and group F1) on "
+                        "ETH/UCY-style trajectories")
+    e.add_argument("directory", help="holds obsmat.txt (frame, id, x, z, y, ... in metres) "
+                   "and groups.txt (one group of ids per line)")
+    e.set_defaults(func=cmd_eval_groups)
+    e = esub.add_parser("occupancy", help="people-count accuracy (MAE, bias) and fps on "
+                        "still frames")
+    e.add_argument("frames", help="folder of frames (.jpg, .png, ...)")
+    e.add_argument("--truth", required=True, help="CSV with frame and count columns")
+    e.add_argument("--roi", help="mask image: people count when their head is on white")
+    e.add_argument("--models", default="var/models", help="models directory")
+    e.add_argument("--detector", choices=("yolox_nano", "fastestdet"), default="yolox_nano")
+    e.add_argument("--tiles", type=int, nargs=2, metavar=("COLS", "ROWS"), default=[2, 2])
+    e.add_argument("--count-score", type=float, default=0.1)
+    e.add_argument("--every", type=int, default=1, help="every Nth frame (sorted by name)")
+    e.add_argument("--threads", type=int, default=2)
+    e.set_defaults(func=cmd_eval_occupancy)
+
+    p = sub.add_parser("bench", help="per-stage timings and fps on the shared clips")
+    add_bench_arguments(p)
+    p.set_defaults(func=cmd_bench)
+
+
+def cmd_eval_mot(args) -> int:
+    from appliance.device.config import TrackerConfig
+    from appliance.device.track.tracker import Tracker
+    from appliance.lab.eval.mot import evaluate, load_sequence, sequence_fps, track_sequence
+
+    truth = load_sequence(args.truth, truth=True, frame_offset=args.frame_offset)
+    if args.tracks:
+        hypotheses = load_sequence(args.tracks)
+    else:
+        fps = args.fps or sequence_fps(args.detections)
+        config = TrackerConfig(high_score=args.high_score, new_track_score=args.new_track_score)
+        hypotheses = track_sequence(load_sequence(args.detections), fps, Tracker(config))
+    print(json.dumps(evaluate(truth, hypotheses)))
+    return 0
+
+
+def cmd_eval_age(args) -> int:
+    import cv2
+
+    from appliance.device.analytics.demographics import FaceLooker
+    from appliance.device.detect.faces import FACE_DETECTORS, AgeGenderModel
+    from appliance.device.inference.backend import build_backend
+    from appliance.device.inference.models import load_manifest, verified_path
+    from appliance.lab.eval.age import evaluate
+
+    if args.face_size is not None and not 8 <= args.face_size <= 1024:
+        raise ApplianceError(f"--face-size {args.face_size}: expected 8-1024 pixels")
+    manifest = load_manifest()
+
+    def backend(name):
+        return build_backend(verified_path(Path(args.models), manifest[name]), 2)
+
+    detector = FACE_DETECTORS[args.detector](backend(args.detector))
+    # Any face the detector finds counts here: the crops are the test, not a size gate.
+    looker = FaceLooker(detector, AgeGenderModel(backend("age_gender")), min_face_px=1)
+
+    def estimate(image):
+        # A face crop fills its image; a head region in a frame has surroundings.
+        border = image.shape[0] // 2
+        return looker.look(cv2.copyMakeBorder(image, border, border, border, border,
+                                              cv2.BORDER_CONSTANT, value=0))
+
+    print(json.dumps(evaluate(Path(args.directory), estimate, args.face_size, args.limit)))
+    return 0
+
+
+def cmd_eval_groups(args) -> int:
+    from appliance.lab.eval.groups import evaluate_groups
+
+    print(json.dumps(evaluate_groups(Path(args.directory))))
+    return 0
+
+
+def cmd_eval_occupancy(args) -> int:
+    from appliance.lab.eval.occupancy import evaluate_occupancy
+
+    if not all(1 <= n <= 4 for n in args.tiles) or args.every < 1 or args.threads < 1:
+        raise ApplianceError("--tiles takes 1-4 columns and rows; --every and --threads "
+                             "at least 1")
+    print(json.dumps(evaluate_occupancy(
+        Path(args.frames), Path(args.truth), Path(args.roi) if args.roi else None,
+        Path(args.models), detector=args.detector, tiles=tuple(args.tiles),
+        count_score=args.count_score, every=args.every, threads=args.threads)))
+    return 0
+
+
+def cmd_bench(args) -> int:
+    from appliance.lab.bench import run_bench
+
+    return run_bench(args)

@@ -1,0 +1,14 @@
+"""What the device's messages and head office agree on, beside the schemas in schemas/:
+the topic prefix's form and the time format of every timestamp."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+TOPIC_PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}(/[A-Za-z0-9_-]{1,32}){0,3}$")
+
+
+def iso(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z")

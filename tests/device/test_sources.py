@@ -1,0 +1,39 @@
+import numpy as np
+import pytest
+
+from appliance.device.sources import FileSource, RateCap, open_source
+from appliance.errors import SourceError, redact_url
+from tests.conftest import CLIPS
+
+
+def test_rate_cap_keeps_every_fifth_frame_of_25fps_at_5fps():
+    cap = RateCap(5)
+    kept = [k for k in range(50) if cap.due(k / 25)]
+    assert kept == list(range(0, 50, 5))
+
+
+def test_rate_cap_off_keeps_everything():
+    cap = RateCap(None)
+    assert all(cap.due(k / 25) for k in range(10))
+
+
+def test_file_source_timestamps_are_media_time_under_a_cap():
+    source = FileSource(str(CLIPS / "OneLeaveShop1front.mpg"), max_fps=5)
+    stamps = [t for _, t in source]
+    assert len(stamps) == 59 and stamps[1] == pytest.approx(0.2)
+    assert np.allclose(np.diff(stamps), 0.2)
+    assert source.stats.frames_read == 295 and source.stats.frames_skipped == 236
+
+
+def test_missing_v4l2_device_and_picamera_are_clear_errors():
+    with pytest.raises(SourceError, match="/dev/video42: cannot open the stream"):
+        open_source("/dev/video42")
+    try:
+        import picamera2  # noqa: F401
+    except ImportError:
+        with pytest.raises(SourceError, match="picamera2 is not installed"):
+            open_source("picamera")
+
+
+def test_passwords_in_camera_urls_are_never_printed():
+    assert redact_url("rtsp://admin:secret@10.0.0.5:554/s1") == "rtsp://***@10.0.0.5:554/s1"

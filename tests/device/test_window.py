@@ -1,0 +1,29 @@
+from appliance.device.analytics.lines import Crossing
+from appliance.device.window import WindowAggregator
+
+
+def test_live_windows_align_to_wall_clock_minutes():
+    windows = WindowAggregator("s1", "cam", ["door"], 60, "wall")
+    start = 1_800_000_030.0  # hh:mm:30
+    assert windows.add(start, [Crossing("door", "in", start)]) == []
+    assert windows.add(start + 20, [Crossing("door", "out", start + 20)]) == []
+    closed = windows.add(start + 31, [Crossing("door", "in", start + 31)])  # next minute
+    assert len(closed) == 1
+    first = closed[0]
+    assert first["window_start"].endswith(":00.000Z") and first["window_end"].endswith(":00.000Z")
+    assert first["lines"] == {"door": {"in": 1, "out": 1}}
+    assert first["partial"] is True and first["observed_seconds"] == 30.0
+    assert first["frames"] == 2
+    (last,) = windows.flush()
+    assert last["lines"] == {"door": {"in": 1, "out": 0}} and last["partial"] is True
+
+
+def test_a_gap_emits_the_empty_windows_in_between():
+    windows = WindowAggregator("s1", "cam", ["door"], 10, "media")
+    windows.add(0.0, [])
+    closed = windows.add(35.0, [])
+    assert [d["window_start"] for d in closed] == [
+        "1970-01-01T00:00:00.000Z", "1970-01-01T00:00:10.000Z", "1970-01-01T00:00:20.000Z"]
+    assert [d["frames"] for d in closed] == [1, 0, 0]
+    assert closed[0]["partial"] is False and closed[0]["observed_seconds"] == 10
+    assert closed[1]["partial"] is True and closed[1]["observed_seconds"] == 0  # an outage
