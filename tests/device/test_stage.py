@@ -116,8 +116,9 @@ def test_wheelhouse_has_the_app_and_each_runtime_dependency(stage):
     found = wheels(stage)
     assert found["shopper_edge"].startswith("shopper_edge-")
     assert runtime_dependencies() <= set(found)
-    # The hq and dev extras stay off the device.
-    for extra in ("matplotlib", "psycopg", "pytest", "ruff", "hypothesis", "cryptography"):
+    # The hq, lab and dev extras stay off the device.
+    for extra in ("matplotlib", "psycopg", "pytest", "ruff", "hypothesis", "cryptography",
+                  "trackers", "supervision", "onnx"):
         assert extra not in found
     machine = platform.machine()
     for wheel in found.values():
@@ -127,11 +128,14 @@ def test_wheelhouse_has_the_app_and_each_runtime_dependency(stage):
 
 
 def test_app_wheel_holds_this_checkout_s_package(stage):
-    """Every module, and no stale one (setuptools would pack leftovers of build/lib)."""
+    """Every module of the device, head office and what they share, and no stale one
+    (setuptools would pack leftovers of build/lib); nothing of the lab."""
     (wheel,) = (stage / OPT / "wheels").glob("shopper_edge-*.whl")
     packed = {n for n in zipfile.ZipFile(wheel).namelist() if n.startswith("appliance/")}
     package = REPO / "appliance"
-    ours = {str(p.relative_to(REPO)) for p in package.rglob("*.py")} | \
+    assert not {n for n in packed if n.startswith("appliance/lab/")}
+    ours = {str(p.relative_to(REPO)) for p in package.rglob("*.py")
+            if not p.is_relative_to(package / "lab")} | \
         {str(p.relative_to(REPO)) for p in (package / "schemas").glob("*.json")} | \
         {"appliance/manifest.yaml"}
     assert packed == ours
@@ -162,6 +166,11 @@ def test_wheelhouse_installs_offline_and_the_app_runs(stage, tmp_path):
     version = subprocess.run([venv / "bin/shopper-edge", "--version"], capture_output=True,
                              text=True, check=True).stdout
     assert version.startswith("shopper-edge ")
+    # The installed command lists the device's commands and none of the lab's.
+    commands = subprocess.run([venv / "bin/shopper-edge", "--help"], capture_output=True,
+                              text=True, check=True).stdout
+    listed = set(re.search(r"\{([a-z,-]+)\}", commands)[1].split(","))
+    assert listed == {"check-config", "privacy-report", "run", "replay", "models"}
 
 
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed")
