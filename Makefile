@@ -35,20 +35,26 @@ $(BIN)/shopper-edge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
+# trackers (the bench's reference) asks for OpenCV's GUI build, which shares the cv2 module
+# with the headless one and needs X11 libraries: take it without, and mend a venv that has it.
+	$(BIN)/pip install --quiet --no-deps 'trackers>=2.0,<3'
+	if $(BIN)/pip show --quiet opencv-python 2>/dev/null; then \
+	  $(BIN)/pip uninstall --quiet --yes opencv-python && \
+	  $(BIN)/pip install --quiet --force-reinstall --no-deps 'opencv-python-headless>=4.9'; fi
 	touch $@
 
 install: $(BIN)/shopper-edge
 
 # Debian packages the tests need: a real RTSP server (GStreamer), an MQTT broker,
 # PostgreSQL (HQ's optional store), each started by the tests on free ports, and systemd
-# (systemd-analyze verify/security on the units; nothing is started).
+# (systemd-analyze verify/security on the units; nothing is started). `make test` installs
+# the missing ones itself as root or with passwordless sudo, else names the command to run.
+SYSTEM_PACKAGES = python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto postgresql systemd
+
 system-deps:
-	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base \
-	  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
-	  gstreamer1.0-libav \
-	  mosquitto postgresql systemd >/dev/null
+	tools/system-deps.sh $(SYSTEM_PACKAGES)
 
 models: install
 	$(BIN)/shopper-edge models fetch --from $(MIRROR) --dir $(MODELS_DIR)
@@ -56,7 +62,7 @@ models: install
 demo: models
 	$(BIN)/shopper-edge replay $(CLIP) --config $(CONFIG)
 
-test: models
+test: system-deps models
 	$(BIN)/python -m pytest -q
 
 # docs/performance.md: speeds, cheaper frames, motion-skip CPU, FP32/INT8 back-ends and a
@@ -124,4 +130,4 @@ check-host:
 	@test -n "$(HOST)" || { echo "make $(MAKECMDGOALS): needs HOST=user@device" >&2; exit 2; }
 
 clean:
-	rm -rf $(VENV) var bench-results .pytest_cache .ruff_cache
+	rm -rf $(VENV) var bench-results build *.egg-info .pytest_cache .ruff_cache .hypothesis

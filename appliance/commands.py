@@ -18,3 +18,16 @@ def run_command(parser: argparse.ArgumentParser, argv: list[str] | None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose usage mistakes are one line, like every other error (its own print
+    the usage first); subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def describe(doc: str) -> str:
+    """A command module's docstring's first paragraph on one line: its --help description."""
+    return " ".join(doc.split("\n\n")[0].split())

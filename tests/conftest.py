@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import signal
 import subprocess
@@ -63,9 +64,26 @@ def _namespaces_available() -> bool:
                           cwd=REPO).returncode == 0
 
 
+def requires(available: bool, missing: str):
+    """For a test that needs something of the machine: without it the test fails naming the
+    fix. Never a skip, which would hide a missing install step."""
+
+    def mark(test):
+        if available:
+            return test
+
+        @functools.wraps(test)
+        def fail(*args, **kwargs):
+            pytest.fail(missing)
+
+        return fail
+
+    return mark
+
+
 NAMESPACES = _namespaces_available()
-needs_namespaces = pytest.mark.skipif(not NAMESPACES, reason="this machine forbids network "
-                                      "namespaces (unshare), which the isolation needs")
+needs_namespaces = requires(NAMESPACES, "this machine forbids network namespaces (unshare), "
+                            "which the pixel worker's isolation needs")
 
 
 def wait_for(condition, seconds: float = 20, what="the condition", poll=0.1) -> bool:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from appliance import __version__
-from appliance.commands import run_command
+from appliance.commands import Parser, describe, run_command
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,7 +33,7 @@ def _add_lab_commands(sub) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shopper-edge", description=__doc__.splitlines()[0])
+    parser = Parser(prog="shopper-edge", description=describe(__doc__))
     parser.add_argument("--version", action="version", version=f"shopper-edge {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

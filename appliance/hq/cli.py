@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 from appliance import __version__
-from appliance.commands import run_command
+from appliance.commands import Parser, describe, run_command
 from appliance.errors import ApplianceError
 from appliance.messages import TOPIC_PREFIX_PATTERN
 
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shopper-hq", description=__doc__.splitlines()[0])
+    parser = Parser(prog="shopper-hq", description=describe(__doc__))
     parser.add_argument("--version", action="version", version=f"shopper-hq {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 

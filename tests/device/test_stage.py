@@ -7,6 +7,7 @@ cache. The wheelhouse is installed offline into a fresh venv, as install.sh does
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import platform
 import re
@@ -83,6 +84,16 @@ def wheels(root: Path) -> dict[str, str]:
     return found
 
 
+def test_no_gui_opencv_in_this_environment():
+    """OpenCV's GUI build shares the cv2 module with the headless one and needs X11: a
+    machine without those libraries then fails at `import cv2` (make install keeps it out)."""
+    with pytest.raises(importlib.metadata.PackageNotFoundError):
+        importlib.metadata.distribution("opencv-python")
+    import cv2
+
+    assert re.search(r"GUI:\s*NONE", cv2.getBuildInformation())
+
+
 def test_tree_is_complete(stage):
     expected = set(COPIES) | {f"{OPT}/MANIFEST.sha256", "etc/shopper-edge/cameras",
                               f"{MODELS}/yolox_nano.onnx"}
@@ -118,7 +129,7 @@ def test_wheelhouse_has_the_app_and_each_runtime_dependency(stage):
     assert runtime_dependencies() <= set(found)
     # The hq, lab and dev extras stay off the device.
     for extra in ("matplotlib", "psycopg", "pytest", "ruff", "hypothesis", "cryptography",
-                  "trackers", "supervision", "onnx"):
+                  "trackers", "supervision", "onnx", "opencv_python"):
         assert extra not in found
     machine = platform.machine()
     for wheel in found.values():
@@ -173,8 +184,8 @@ def test_wheelhouse_installs_offline_and_the_app_runs(stage, tmp_path):
     assert listed == {"check-config", "privacy-report", "run", "replay", "models"}
 
 
-@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed")
 def test_staged_units_verify(stage, tmp_path):
+    assert SYSTEMD_ANALYZE is not None, "systemd-analyze is not installed: make system-deps"
     root = unit_root(tmp_path, service=stage / UNIT_DIR / SERVICE,
                      target=stage / UNIT_DIR / TARGET)
     assert verify(root, INSTANCE, TARGET) == (0, [])

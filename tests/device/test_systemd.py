@@ -22,7 +22,11 @@ from tests.systemd_tools import (
     verify,
 )
 
-pytestmark = pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed")
+
+@pytest.fixture(autouse=True)
+def _systemd_analyze_installed():
+    if SYSTEMD_ANALYZE is None:
+        pytest.fail("systemd-analyze is not installed: make system-deps")
 
 
 def test_instance_exposure_is_at_most_2(tmp_path):

@@ -190,24 +190,6 @@ def test_no_runtime_at_all_is_a_model_error(monkeypatch, blazeface_path):
     assert str(blazeface_path) in str(raised.value)
 
 
-def test_real_tflite_runtime_matches_litert(monkeypatch, blazeface, blazeface_path):
-    try:
-        from tflite_runtime.interpreter import Interpreter
-
-        Interpreter(model_path=str(blazeface_path))
-    except ImportError:
-        pytest.skip("tflite_runtime is not installed (optional; ai-edge-litert is the runtime)")
-    except Exception as error:  # e.g. tflite_runtime 2.14, built for numpy 1, under numpy 2
-        reason = " ".join(str(error.__cause__ or error).split())[:200]
-        pytest.skip(f"tflite_runtime is installed but does not work here: {reason}")
-    _block_litert(monkeypatch)
-    old = TfliteBackend(blazeface_path)
-    assert type(old.interpreter) is Interpreter
-    x = blazeface_input(cv2.imread(str(IMAGES / "skimage_astronaut.png")))
-    for a, b in zip(old.run(x), blazeface.run(x), strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-3, rtol=1e-3)
-
-
 def test_no_image_stays_in_the_interpreter_after_a_run(blazeface):
     """set_tensor copies the input into the interpreter; run blanks that copy."""
     x = np.random.default_rng(0).uniform(-1, 1, blazeface.input_shape).astype(np.float32)

@@ -23,7 +23,10 @@ def test_mall_counts_within_five_people(models_dir):
                                 models_dir, every=10)
     assert result["frames"] == 100
     assert result["mae"] <= 5, result
-    assert abs(result["bias"]) <= result["mae"] and result["fps"] > 0
+    # Occlusion makes a detector undercount a crowd; not by more than two people a frame on
+    # average (measured -1.16 here, -1.26 over all 1000 frames).
+    assert abs(result["bias"]) <= 2, result
+    assert result["fps"] > 0
     assert result["settings"]["tiles"] == [2, 2] and result["settings"]["threads"] == 2
 
 
