@@ -92,7 +92,11 @@ class Worker:
                 while (rest := stream.readline(MAX_LINE)) and not rest.endswith(b"\n"):
                     pass
                 continue
-            self._handle(line)
+            try:
+                self._handle(line)
+            except Exception as error:  # the pipe must keep draining, whatever failed
+                log.error("%s: handling a line from the pixel worker failed: %s: %s",
+                          self.camera.id, type(error).__name__, error)
 
     def _handle(self, line: bytes) -> None:
         try:

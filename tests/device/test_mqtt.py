@@ -335,3 +335,30 @@ def test_secrets_readable_by_others_are_refused_naming_the_file(tmp_path, write_
     assert len(lines) == 1
     bad = password if secret == "password" else key
     assert lines[0].startswith(f"shopper-edge: error: {bad}: ") and "mode 0640" in lines[0]
+
+
+def test_a_failing_output_stops_nothing_and_loses_no_window(broker, device):
+    """The JSON-lines file fails on every write (/dev/full: ENOSPC): the publisher's pipe
+    keeps draining, every window still reaches the broker, and the failure is one line."""
+    config = device()
+    raw = _yaml(config)
+    raw["outputs"]["jsonl"] = "/dev/full"
+    del raw["cameras"][0]["fps"]  # every frame: the clip's truth holds at its own rate
+    config.write_text(json.dumps(raw))
+    listener = Listener(broker)
+    try:
+        run = subprocess.run([sys.executable, "-m", "appliance.device.cli", "run", "--config",
+                              str(config)], capture_output=True, text=True, timeout=180)
+        wait_for(lambda: listener.of("status")[-1:] and
+                 listener.of("status")[-1][1] == b"offline", 10, "offline")
+    finally:
+        listener.close()
+    assert run.returncode == 0, run.stderr[-2000:]
+    documents = [json.loads(p) for _, p, _ in listener.of("counts")]
+    # Windows of 1 s over the whole 12 s clip, none missing, and the clip's one exit.
+    starts = [d["window_start"] for d in documents]
+    assert len(documents) == 12 and starts == sorted(set(starts))
+    assert sum(d["lines"]["shop_door"]["out"] for d in documents) == 1
+    assert sum(d["lines"]["shop_door"]["in"] for d in documents) == 0
+    failures = [line for line in run.stderr.splitlines() if "JsonLinesOutput failed" in line]
+    assert len(failures) == 1 and "No space left on device" in failures[0]

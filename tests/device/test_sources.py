@@ -1,7 +1,11 @@
+import sys
+import types
+
 import numpy as np
 import pytest
 
 from appliance.device.sources import FileSource, RateCap, open_source
+from appliance.device.sources.adaptive import AdaptiveRate
 from appliance.errors import SourceError, redact_url
 from tests.conftest import CLIPS
 
@@ -37,3 +41,43 @@ def test_missing_v4l2_device_and_picamera_are_clear_errors():
 
 def test_passwords_in_camera_urls_are_never_printed():
     assert redact_url("rtsp://admin:secret@10.0.0.5:554/s1") == "rtsp://***@10.0.0.5:554/s1"
+
+
+class _StandInPicamera2:
+    """picamera2's Picamera2, as far as PiCameraSource uses it (Raspberry Pi OS only: a
+    unit test of the rate logic; the real camera is not testable on this machine)."""
+
+    def __init__(self, index):
+        self.frames = 0
+
+    def configure(self, config):
+        pass
+
+    def create_video_configuration(self, main):
+        return main
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+    def capture_request(self):
+        self.frames += 1
+        return types.SimpleNamespace(release=lambda: None)
+
+    def capture_array(self, stream):
+        self.frames += 1
+        return np.zeros((4, 4, 3), np.uint8)
+
+
+def test_adaptive_rate_moves_the_pi_camera_s_cap(monkeypatch):
+    monkeypatch.setitem(sys.modules, "picamera2",
+                        types.SimpleNamespace(Picamera2=_StandInPicamera2))
+    source = open_source("picamera", max_fps=10)
+    adaptive = AdaptiveRate(source, 10)
+    frames = iter(source)
+    next(frames)
+    adaptive.after_frame(0.4)  # 0.4 s a frame: 2 frames a second is what the board keeps up
+    assert adaptive.fps_cap == 2.0 and source.rate.interval == 0.5
+    source.stop.set()

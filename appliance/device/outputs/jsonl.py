@@ -14,20 +14,24 @@ class JsonLinesOutput:
         self.target = target
         self._lock = threading.Lock()
         if target == "-":
-            self._stream = sys.stdout
+            self._file = sys.stdout.buffer
         else:
             try:
                 Path(target).parent.mkdir(parents=True, exist_ok=True)
-                self._stream = open(target, "a", encoding="utf-8")  # noqa: SIM115
+                # Unbuffered: one write per window, so a failed one (disk full) leaves nothing
+                # behind to be written twice when it is tried again.
+                self._file = open(target, "ab", buffering=0)  # noqa: SIM115
             except OSError as error:
                 raise ApplianceError(f"{target}: cannot open for writing: {error.strerror}") \
                     from None
 
     def send(self, payload: bytes) -> None:
         with self._lock:  # cameras of one process may share it
-            self._stream.write(payload.decode("ascii") + "\n")
-            self._stream.flush()  # a window is small and rare: make it durable at once
+            line = memoryview(payload + b"\n")
+            while line:
+                line = line[self._file.write(line):]
+            self._file.flush()  # a window is small and rare: make it durable at once
 
     def close(self) -> None:
-        if self._stream is not sys.stdout:
-            self._stream.close()
+        if self._file is not sys.stdout.buffer:
+            self._file.close()

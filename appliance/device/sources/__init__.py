@@ -128,7 +128,7 @@ class StreamSource:
         self.source = source
         self.label = redact_url(label or source)
         self.on_tick = lambda: None  # called while waiting to reconnect: a heartbeat
-        self.cap_fps = max_fps
+        self.rate = RateCap(max_fps)  # a live source's cap moves: performance.adaptive_rate
         self.stop = stop or threading.Event()
         self.backoff = backoff
         self.stats = SourceStats()
@@ -152,7 +152,7 @@ class StreamSource:
         return None
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
-        rate = self.rate = RateCap(self.cap_fps)  # adjustable: performance.adaptive_rate
+        rate = self.rate
         delay = self.backoff[0]
         try:
             while not self.stop.is_set():
@@ -206,7 +206,7 @@ class PiCameraSource:
                               "Raspberry Pi OS: apt install python3-picamera2)") from None
         index = int(source.split(":", 1)[1]) if ":" in source else 0
         self.stop = stop or threading.Event()
-        self.cap_fps = max_fps
+        self.rate = RateCap(max_fps)  # a live source's cap moves: performance.adaptive_rate
         self.stats = SourceStats()
         try:
             self._camera = Picamera2(index)
@@ -217,7 +217,7 @@ class PiCameraSource:
             raise SourceError(f"{source}: cannot start the camera: {error}") from None
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
-        rate = RateCap(self.cap_fps)
+        rate = self.rate
         try:
             while not self.stop.is_set():
                 timestamp = time.time()
