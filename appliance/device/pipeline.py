@@ -34,6 +34,10 @@ from appliance.device.track.tracker import Tracker, Tracks
 from appliance.device.window import WindowAggregator
 from appliance.errors import ModelError
 
+# The timing keys of StageTimes, health, the bench and `replay`'s stage_ms: decode (the wait
+# for the next frame), preprocess (motion gate, detector input), inference, postprocess
+# (boxes, tile merge), tracking, counting (lines, window, privacy), demographics (faces),
+# behaviour (zones, journeys, groups, heatmap, wrists).
 STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "counting",
           "demographics", "behaviour")
 
