@@ -1,7 +1,9 @@
 """One camera's frame loop: frame -> detections -> tracks -> crossings -> window documents.
 
-The frame is used by the detector and dropped before this function returns: nothing after
-`detect` receives pixels, and no frame reference is stored anywhere.
+`CameraPipeline.process` calls one named stage after another; each stage stamps its time
+into its STAGES key with the StageClock. The frame goes only to the stages that look at
+pixels (detect, faces, wrists) and is dropped when `process` returns: no frame reference
+is stored anywhere.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ from appliance.device.track.tracker import Tracker, Tracks
 from appliance.device.window import WindowAggregator
 from appliance.errors import ModelError
 
+# The timing keys of StageTimes, health, the bench and `replay`'s stage_ms: decode (the wait
+# for the next frame), preprocess (motion gate, detector input), inference, postprocess
+# (boxes, tile merge), tracking, counting (lines, window, privacy), demographics (faces),
+# behaviour (zones, journeys, groups, heatmap, wrists).
 STAGES = ("decode", "preprocess", "inference", "postprocess", "tracking", "counting",
           "demographics", "behaviour")
 
@@ -46,6 +52,26 @@ class StageTimes:
     def ms_per_frame(self) -> dict[str, float]:
         n = max(self.frames, 1)
         return {stage: round(1000 * s / n, 3) for stage, s in self.seconds.items()}
+
+
+class StageClock:
+    """Times consecutive stages: `start()` before the first, then `mark(stage)` after each
+    adds the seconds since the previous stamp to that stage (a stage marked twice in one
+    frame adds both parts). Nothing is allocated per mark beyond the float."""
+
+    __slots__ = ("seconds", "last")
+
+    def __init__(self, times: StageTimes):
+        self.seconds = times.seconds  # a stage that is not in STAGES is a KeyError
+        self.last = 0.0
+
+    def start(self) -> None:
+        self.last = time.perf_counter()
+
+    def mark(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.seconds[stage] += now - self.last
+        self.last = now
 
 
 def model_path(config: Config, name: str) -> Path:
@@ -148,10 +174,12 @@ class CameraPipeline:
         self.age_totals: dict[str, int] = dict.fromkeys(d.band_names(), 0) \
             if demographics else {}
         self.times = StageTimes()
+        self.clock = StageClock(self.times)
         self.motion: MotionGate | None = None  # made with the geometry, if switched on
         self.adaptive = None  # set by run_frames for a live source with adaptive_rate
         self._last_detections = Detections.empty()  # boxes only: what a still scene reuses
         self._candidate = False  # the detector saw someone not tracked yet: look again
+        self._detector_ran = False  # this frame's detections are new (motion skip did not reuse)
         self._geometry_ready = False  # lines are scaled once the frame size is known
 
     def _setup_geometry(self, width: int, height: int) -> None:
@@ -179,61 +207,90 @@ class CameraPipeline:
         """Process one frame; returns the window documents that closed with it."""
         if not self._geometry_ready:
             self._setup_geometry(frame.shape[1], frame.shape[0])
-        t = self.times.seconds
-        t0 = time.perf_counter()
+        self.clock.start()
+        detections = self._detect(frame, timestamp)
+        tracks = self._track(detections, timestamp)
+        visitors = self._look_at_faces(frame, tracks, timestamp)
+        crossings = self._cross_lines(tracks, timestamp)
+        behaviour = self._follow_behaviour(tracks, timestamp, crossings)
+        self._look_at_wrists(frame, tracks, timestamp)
+        documents = self._close_windows(timestamp, crossings, visitors, behaviour)
+        self.times.frames += 1
+        return documents
+
+    # The stages, in the order `process` calls them; each one ends with its clock mark.
+
+    def _detect(self, frame: np.ndarray, timestamp: float) -> Detections:
+        """People in the frame (preprocess, inference, postprocess; the motion gate counts
+        as preprocess): the detector on the whole frame or on each window of the detection
+        area, or the last detections again when motion skip finds nothing moved."""
         # A second look right after the detector saw someone it does not track yet (a
         # tentative track needs two sightings), once; then the gate decides again.
         still = self.motion is not None and not self._candidate and \
             self.motion.still(frame, timestamp, self.tracker.fastest())
         self._candidate = False
+        self._detector_ran = not still
         if still:
             # Nothing moved: the last detections stand and the tracks stay alive.
-            detections = self._last_detections
-            t1 = t2 = t3 = time.perf_counter()
-        elif self.area.whole_frame:
-            tensor, letterbox = self.detector.preprocess(frame)  # copies into the input
-            t1 = time.perf_counter()
-            outputs = self.detector.backend.run(tensor)
-            self.detector.forget()  # its input buffers held a copy of the frame
-            t2 = time.perf_counter()
-            detections = self._last_detections = self.detector.postprocess(outputs, letterbox)
-            t3 = time.perf_counter()
+            self.clock.mark("preprocess")
+            return self._last_detections
+        if self.area.whole_frame:
+            detections = self._run_detector(frame)
         else:
-            detections, (t1, t2) = self._detect_in_area(frame, t0)
-            self._last_detections = detections
-            t3 = time.perf_counter()
+            # Stage times summed over the windows, comparable with a whole frame's.
+            parts = [(self._run_detector(frame[y1:y2, x1:x2]), (x1, y1))
+                     for x1, y1, x2, y2 in self.area.windows]
+            detections = self.area.merge(parts)
+            self.clock.mark("postprocess")
+        self._last_detections = detections
+        return detections
+
+    def _run_detector(self, image: np.ndarray) -> Detections:
+        tensor, letterbox = self.detector.preprocess(image)  # copies into the input
+        self.clock.mark("preprocess")
+        outputs = self.detector.backend.run(tensor)
+        self.detector.forget()  # its input buffers held a copy of the frame
+        self.clock.mark("inference")
+        detections = self.detector.postprocess(outputs, letterbox)
+        self.clock.mark("postprocess")
+        return detections
+
+    def _track(self, detections: Detections, timestamp: float) -> Tracks:
         tracks = self.tracker.update(detections, timestamp)
-        if self.motion is not None and not still:
+        if self.motion is not None and self._detector_ran:
             self._candidate = _untracked_person(detections, tracks,
                                                 self.config.tracker.high_score)
-        t4 = time.perf_counter()
+        self.clock.mark("tracking")
+        return tracks
+
+    def _look_at_faces(self, frame: np.ndarray, tracks: Tracks, timestamp: float) -> list:
+        """Age and gender of the people tracked, when demographics are on."""
         visitors = self.demographics.update(frame, tracks, timestamp) \
             if self.demographics else []
-        t5 = time.perf_counter()
+        self.clock.mark("demographics")
+        return visitors
+
+    def _cross_lines(self, tracks: Tracks, timestamp: float) -> list:
         crossings = [c for counter in self.counters for c in counter.update(tracks, timestamp)]
-        t6 = time.perf_counter()
+        self.clock.mark("counting")
+        return crossings
+
+    def _follow_behaviour(self, tracks: Tracks, timestamp: float, crossings: list):
+        """Zones, journeys, groups and heatmap for this frame."""
         behaviour = self.behaviour.update(tracks, timestamp, crossings)
         if self.behaviour_totals is not None:
             self.behaviour_totals.add(behaviour)
-        if self.pose is not None:
-            self._look_at_wrists(frame, tracks, timestamp)
-        t7 = time.perf_counter()
-        self._count_ages(visitors)
-        documents = [protect(d, self.config.privacy)
-                     for d in self.windows.add(timestamp, crossings, visitors, behaviour)]
-        t8 = time.perf_counter()
-        t["preprocess"] += t1 - t0
-        t["inference"] += t2 - t1
-        t["postprocess"] += t3 - t2
-        t["tracking"] += t4 - t3
-        t["demographics"] += t5 - t4
-        t["counting"] += t6 - t5 + t8 - t7
-        t["behaviour"] += t7 - t6
-        self.times.frames += 1
-        return documents
+        self.clock.mark("behaviour")
+        return behaviour
 
-    def _look_at_wrists(self, frame: np.ndarray, tracks, timestamp: float) -> None:
-        """MoveNet on the people stopped at a shelf, within the per-second budget."""
+    def _look_at_wrists(self, frame: np.ndarray, tracks: Tracks, timestamp: float) -> None:
+        """MoveNet on the people stopped at a shelf, within the per-second budget, when
+        behaviour.pose is on (timed as behaviour)."""
+        if self.pose is not None:
+            self._reach(frame, tracks, timestamp)
+        self.clock.mark("behaviour")
+
+    def _reach(self, frame: np.ndarray, tracks: Tracks, timestamp: float) -> None:
         wanted = self.behaviour.pose_wanted()
         granted = self.pose_budget.take(len(wanted), timestamp)
         if not granted:
@@ -246,21 +303,15 @@ class CameraPipeline:
         self.pose_inferences += len(rows)
         self.behaviour.add_wrists(tracks.ids[rows].tolist(), wrists.points, wrists.scores)
 
-    def _detect_in_area(self, frame: np.ndarray, t0: float):
-        """The detector on each window of the detection area; stage times summed so that
-        preprocess, inference and postprocess stay comparable with a whole frame."""
-        parts, pre, infer = [], 0.0, 0.0
-        for x1, y1, x2, y2 in self.area.windows:
-            a = time.perf_counter()
-            tensor, letterbox = self.detector.preprocess(frame[y1:y2, x1:x2])
-            b = time.perf_counter()
-            outputs = self.detector.backend.run(tensor)
-            self.detector.forget()
-            c = time.perf_counter()
-            parts.append((self.detector.postprocess(outputs, letterbox), (x1, y1)))
-            pre, infer = pre + b - a, infer + c - b
-        detections = self.area.merge(parts)
-        return detections, (t0 + pre, t0 + pre + infer)
+    def _close_windows(self, timestamp: float, crossings: list, visitors: list,
+                       behaviour) -> list[dict]:
+        """This frame into the open window; the windows that closed, privacy applied
+        (timed as counting)."""
+        self._count_ages(visitors)
+        documents = [protect(d, self.config.privacy)
+                     for d in self.windows.add(timestamp, crossings, visitors, behaviour)]
+        self.clock.mark("counting")
+        return documents
 
     @property
     def fps_cap(self) -> float | None:
@@ -308,10 +359,11 @@ def run_frames(pipeline: CameraPipeline, frames: Iterable[tuple[np.ndarray, floa
     if pipeline.config.performance.decode_thread:
         frames = Prefetch(frames)
     iterator = iter(frames)
+    clock = pipeline.clock
     while True:
-        t0 = time.perf_counter()
+        clock.start()
         item = next(iterator, None)
-        pipeline.times.seconds["decode"] += time.perf_counter() - t0
+        clock.mark("decode")
         if item is None:
             break
         frame, timestamp = item
