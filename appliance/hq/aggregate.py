@@ -17,13 +17,12 @@ per camera and, for shares and shelves, per store over the same windows; see beh
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 
-from appliance.hq.aggregate_behaviour import behaviours
 from appliance.hq.behaviour import Behaviour, StoreBehaviour
-from appliance.hq.sql import JsonSql
-from appliance.hq.store import WindowStore, window_filter
+from appliance.hq.store import StoredWindow, WindowStore, window_filter
 
 
 @dataclass
@@ -131,8 +130,30 @@ LINES_SQL = """SELECT w.store_id, w.camera_id, {bucket}, l.line, SUM(l.entered),
     FROM windows w JOIN line_counts l ON l.message_id = w.message_id {where}
     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 10, 5"""
 
+# Counts of a JSON object in the document ({name: count or null}), summed per camera: the
+# entries (key, count, whether null) of `age_bands` or `gender`.
+SECTION_SQL = {
+    False: """SELECT w.store_id, w.camera_id, e.key, SUM(e.value),
+        SUM(CASE WHEN e.type = 'null' THEN 1 ELSE 0 END)
+        FROM windows w, json_each(w.document, '$.{section}') e {where}
+        GROUP BY 1, 2, 3""",
+    True: """SELECT w.store_id, w.camera_id, e.key, SUM(CAST(e.value #>> '{{}}' AS bigint)),
+        SUM(CASE WHEN e.value = 'null'::jsonb THEN 1 ELSE 0 END)
+        FROM windows w CROSS JOIN LATERAL jsonb_each(CAST(w.document AS jsonb) -> '{section}') e
+        {where} GROUP BY 1, 2, 3""",
+}
+
 FIRST_CLOCK_SQL = """SELECT w.clock FROM windows w {where} AND w.store_id = ? AND w.camera_id = ?
     ORDER BY w.window_start, w.message_id LIMIT 1"""
+
+# Behaviour sections are pooled in Python (histograms with overlapping bins, the latest
+# heatmap grid...): streamed in time order, one window at a time.
+BEHAVIOUR_SECTIONS = ("zones", "journeys", "groups", "heatmap")
+SECTION_TEXT = {False: "json_extract(w.document, '$.{0}')",
+                True: "CAST(w.document AS jsonb) ->> '{0}'"}
+BEHAVIOUR_SQL = """SELECT w.store_id, w.camera_id, w.observed_seconds, {sections}
+    FROM windows w {where} {has_sections}
+    ORDER BY w.store_id, w.camera_id, w.window_start, w.message_id"""
 
 
 def build_reports(store: WindowStore, zone: tzinfo, store_id: str | None = None,
@@ -168,14 +189,10 @@ def build_reports(store: WindowStore, zone: tzinfo, store_id: str | None = None,
                        report.hours[hours[hour, quarter]].setdefault(line, [0, 0])):
             totals[0] += int(entered or 0)
             totals[1] += int(exited or 0)
-    j = JsonSql(store.postgres)
-    band = j.entry_number("e")
     for section in ("age_bands", "gender"):
         counts: dict[tuple[str, str], dict[str, int]] = {}
         for s, c, name, total, nulls in store.query(
-                f"SELECT w.store_id, w.camera_id, e.key, SUM({band}), "
-                f"SUM(CASE WHEN {band} IS NULL THEN 1 ELSE 0 END) FROM windows w "
-                f"{j.each(j.document, section, 'e')} {where} GROUP BY 1, 2, 3", params):
+                SECTION_SQL[pg].format(section=section, where=where), params):
             counts.setdefault((s, c), {})[name] = int(total or 0)
             reports[s, c].age.suppressed += nulls
             reports[s, c].suppressed += nulls
@@ -187,8 +204,16 @@ def build_reports(store: WindowStore, zone: tzinfo, store_id: str | None = None,
     for (s, c), (status, _at) in store.statuses().items():
         if (s, c) in reports:
             reports[s, c].status = status
-    for key, behaviour in behaviours(store, where, params).items():
-        reports[key].behaviour = behaviour
+    has_sections = " AND (" + " OR ".join(
+        f"{SECTION_TEXT[pg].format(name)} IS NOT NULL" for name in BEHAVIOUR_SECTIONS) + ")"
+    for s, c, observed, *sections in store.stream(BEHAVIOUR_SQL.format(
+            sections=", ".join(SECTION_TEXT[pg].format(name) for name in BEHAVIOUR_SECTIONS),
+            where=where, has_sections=has_sections), params):
+        zones, journeys, groups, heatmap = (json.loads(text) if text else {}
+                                            for text in sections)
+        reports[s, c].behaviour.add(StoredWindow(
+            s, c, "", "", "", float(observed), False, {}, zones=zones, journeys=journeys,
+            groups=groups, heatmap=heatmap))
     return [reports[key] for key in sorted(reports)]
 
 

@@ -236,9 +236,9 @@ class Behaviour:
             self.accompanied_share.add(
                 accompanied, None if alone is None or accompanied is None else alone + accompanied)
         if window.heatmap:
-            self.add_heatmap(window.heatmap)
+            self._add_heatmap(window.heatmap)
 
-    def add_heatmap(self, heatmap: dict) -> None:
+    def _add_heatmap(self, heatmap: dict) -> None:
         try:
             cells = heatmap_cells(heatmap)
         except ValueError:  # the subscriber refuses these; a window stored otherwise
