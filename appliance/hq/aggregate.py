@@ -123,10 +123,11 @@ WINDOWS_SQL = """SELECT w.store_id, w.camera_id, {bucket}, COUNT(*),
     MIN(w.window_start), MAX(w.window_end)
     FROM windows w {where} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"""
 
-# Ordered so that lines come in the order they first appear (in a camera, in an hour).
+# Ordered so that lines come in the order they first appear (in a camera, in an hour), as
+# when windows were read in (window_start, message_id) order.
 LINES_SQL = """SELECT w.store_id, w.camera_id, {bucket}, l.line, SUM(l.entered), SUM(l.exited),
     SUM(CASE WHEN l.entered IS NULL THEN 1 ELSE 0 END),
-    SUM(CASE WHEN l.exited IS NULL THEN 1 ELSE 0 END), MIN(w.window_start)
+    SUM(CASE WHEN l.exited IS NULL THEN 1 ELSE 0 END), MIN(w.window_start || w.message_id)
     FROM windows w JOIN line_counts l ON l.message_id = w.message_id {where}
     GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 10, 5"""
 

@@ -89,10 +89,21 @@ def behaviour_sections(rng: random.Random, document: dict) -> None:
     document["heatmap"] = dict(heatmap(cells), cols=cols)
 
 
+def restarted(documents: list[dict]) -> list[dict]:
+    """Two more windows at the start of an hour with a new line each, as from a device
+    restarted with a changed configuration: one sent first in (start, message_id) order,
+    one last, so the lines' order follows the message_id at equal starts."""
+    first = next(d for d in documents if d["window_start"].endswith("T10:00:00.000Z"))
+    return [dict(first, message_id=uid, partial=True, suppressed=[],
+                 lines={line: {"in": 3, "out": 0}})
+            for uid, line in (("0" * 32, "entry"), ("f" * 32, "alcove"))]
+
+
 def documents() -> list[dict]:
     rng = random.Random(14)
+    door = camera_windows(rng, "shop-1", "door", ["door", "late"], 120.0, 2)
     return [
-        *camera_windows(rng, "shop-1", "door", ["door", "late"], 120.0, 2),
+        *door, *restarted(door),
         *camera_windows(rng, "shop-1", "floor", ["aisle", "door"], 300.0, 3,
                         behaviour_sections),
         *camera_windows(rng, "shop-2", "entrance", ["main"], 600.0, 3),
@@ -153,7 +164,9 @@ def test_sqlite_report_equals_the_in_memory_one(tmp_path):
     door, floor = (next(r for r in output["cameras"] if r["camera_id"] == name)
                    for name in ("door", "floor"))
     assert door["suppressed_counts"] > 0 and door["windows"] > 1400
-    assert list(door["lines"]) == ["door", "late"] and door["status"] == "online"
+    assert list(door["lines"]) == ["door", "late", "entry", "alcove"]
+    assert list(door["hours"]["2027-03-27 11:00"]) == ["entry", "door", "late", "alcove"]
+    assert door["status"] == "online"
     # 48 UTC hours, the hour summer time skips (02:00) left out
     assert "2027-03-28 02:00" not in door["hours"]
     assert len(door["hours"]) == 48 and door["age_bands"]["18-34"] > 0
