@@ -113,7 +113,8 @@ def cmd_subscribe(args) -> int:
 def cmd_report(args) -> int:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    from appliance.hq.report import as_json, build_reports, format_text, plot
+    from appliance.hq.aggregate import build_reports
+    from appliance.hq.render import as_json, format_text
     from appliance.hq.store import WindowStore
 
     try:
@@ -124,8 +125,7 @@ def cmd_report(args) -> int:
         raise ApplianceError(f"{args.db}: no such database (run shopper-hq subscribe first)")
     store = WindowStore(args.db)
     try:
-        reports = build_reports(store.windows(args.store, args.camera, args.since, args.until),
-                                zone, store.statuses())
+        reports = build_reports(store, zone, args.store, args.camera, args.since, args.until)
     finally:
         store.close()
     if args.json:
@@ -133,6 +133,8 @@ def cmd_report(args) -> int:
     else:
         print(format_text(reports, args.tz), flush=True)
     if args.plot:
+        from appliance.hq.charts import plot
+
         for path in plot(reports, Path(args.plot), args.tz):
             print(f"wrote {path}", file=sys.stderr)
     return 0

@@ -127,17 +127,12 @@ class WindowStore:
                 since: str | None = None, until: str | None = None) -> Iterator[StoredWindow]:
         """Stored windows in time order per camera, with their line counts and the optional
         sections of the stored document."""
-        where, params = [], []
-        for column, value, op in (("store_id", store_id, "="), ("camera_id", camera_id, "="),
-                                  ("window_start", since, ">="), ("window_start", until, "<")):
-            if value is not None:
-                where.append(f"w.{column} {op} ?")
-                params.append(value)
+        where, params = window_filter(store_id, camera_id, since, until)
         sql = ("SELECT w.message_id, w.store_id, w.camera_id, w.clock, w.window_start, "
                "w.window_end, w.observed_seconds, w.partial, l.line, l.entered, l.exited, "
                "w.document "
                "FROM windows w LEFT JOIN line_counts l ON l.message_id = w.message_id"
-               + (" WHERE " + " AND ".join(where) if where else "")
+               + (" WHERE " + where if where else "")
                + " ORDER BY w.store_id, w.camera_id, w.window_start, w.message_id, l.line")
         with self._transaction() as cursor:
             rows = cursor.execute(self._sql(sql), params).fetchall()
@@ -152,6 +147,21 @@ class WindowStore:
         if current is not None:
             yield _window(current, lines)
 
+    def query(self, sql: str, params: list) -> list[tuple]:
+        """All rows of a query (`?` placeholders): for aggregates, a few rows."""
+        with self._transaction() as cursor:
+            return cursor.execute(self._sql(sql), params).fetchall()
+
+    def stream(self, sql: str, params: list) -> Iterator[tuple]:
+        """The rows of a query one at a time, never all in memory (PostgreSQL: a
+        server-side cursor; SQLite steps its cursor)."""
+        with self._transaction(named=self.postgres) as cursor:
+            try:
+                cursor.execute(self._sql(sql), params)
+                yield from cursor
+            finally:
+                cursor.close()
+
     def statuses(self) -> dict[tuple[str, str], tuple[str, str]]:
         with self._transaction() as cursor:
             rows = cursor.execute("SELECT store_id, camera_id, status, changed_at "
@@ -164,19 +174,21 @@ class WindowStore:
     def _sql(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.postgres else sql
 
-    def _transaction(self):
-        return _Transaction(self)
+    def _transaction(self, named: bool = False):
+        return _Transaction(self, named)
 
 
 class _Transaction:
     """A cursor inside one transaction, committed on success and rolled back on error;
     database errors become one-line StoreErrors."""
 
-    def __init__(self, store: WindowStore):
+    def __init__(self, store: WindowStore, named: bool = False):
         self.store = store
+        self.named = named  # a PostgreSQL server-side cursor
 
     def __enter__(self):
-        self.cursor = self.store._db.cursor()
+        db = self.store._db
+        self.cursor = db.cursor(name="shopper_hq_rows") if self.named else db.cursor()
         return self.cursor
 
     def __exit__(self, kind, error, traceback):
@@ -194,6 +206,18 @@ class _Transaction:
         if isinstance(error, self.store._errors):
             raise StoreError(f"{redact_url(self.store.target)}: {_first_line(error)}") from None
         return False
+
+
+def window_filter(store_id: str | None = None, camera_id: str | None = None,
+                  since: str | None = None, until: str | None = None) -> tuple[str, list]:
+    """SQL condition on the windows `w` (empty: all) and its parameters."""
+    where, params = [], []
+    for column, value, op in (("store_id", store_id, "="), ("camera_id", camera_id, "="),
+                              ("window_start", since, ">="), ("window_start", until, "<")):
+        if value is not None:
+            where.append(f"w.{column} {op} ?")
+            params.append(value)
+    return " AND ".join(where), params
 
 
 def _window(row, lines) -> StoredWindow:
