@@ -254,7 +254,7 @@ def test_report_bad_input_is_one_line(tmp_path, args, message):
 @pytest.fixture
 def postgres():
     if postgres_bin() is None:
-        pytest.skip("PostgreSQL is not installed (make system-deps installs it)")
+        pytest.fail("PostgreSQL is not installed: make system-deps")
     server = Postgres().start()
     yield server
     server.remove()

@@ -176,7 +176,7 @@ def test_sqlite_report_equals_the_in_memory_one(tmp_path):
 
 def test_postgresql_report_equals_the_in_memory_one():
     if postgres_bin() is None:
-        pytest.skip("PostgreSQL is not installed (make system-deps installs it)")
+        pytest.fail("PostgreSQL is not installed: make system-deps")
     server = Postgres().start()
     try:
         fill(server.url)

@@ -297,7 +297,7 @@ def _ids(db):
 
 def test_postgresql_holds_the_same_figures(tmp_path):
     if postgres_bin() is None:
-        pytest.skip("PostgreSQL is not installed (make system-deps installs it)")
+        pytest.fail("PostgreSQL is not installed: make system-deps")
     server = Postgres().start()
     try:
         store_all(server.url)

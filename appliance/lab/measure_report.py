@@ -2,9 +2,9 @@
 the database (now) and folded window by window in memory (before), on a SQLite database
 of ~100k real window documents.
 
-    .venv/bin/python -m tests.hq.measure_report fill /tmp/hq-100k.sqlite
-    .venv/bin/python -m tests.hq.measure_report new /tmp/hq-100k.sqlite
-    .venv/bin/python -m tests.hq.measure_report old /tmp/hq-100k.sqlite
+    .venv/bin/python -m appliance.lab.measure_report fill /tmp/hq-100k.sqlite
+    .venv/bin/python -m appliance.lab.measure_report new /tmp/hq-100k.sqlite
+    .venv/bin/python -m appliance.lab.measure_report old /tmp/hq-100k.sqlite
 
 Each run is its own process, so its peak RSS is its own.
 """
