@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,18 @@ def test_example_config_parses_into_typed_objects():
     assert [z.name for z in camera.zones] == ["shop_floor", "walkway"]
     assert config.models.detector == "yolox_nano"
     assert Path(camera.source).is_absolute()  # relative to the config file
+
+
+def test_config_loads_without_the_heavy_libraries():
+    # The pixel worker loads the config before its models; each section's *_config module
+    # must stay free of numpy, OpenCV, scipy and the guard's jsonschema.
+    code = ("import sys; from appliance.device.config import load_config; "
+            f"load_config({str(EXAMPLE)!r}); "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout
+    for heavy in ("numpy", "cv2", "scipy", "onnxruntime", "jsonschema"):
+        assert f"'{heavy}'" not in loaded
 
 
 def _write(tmp_path, raw) -> Path:
