@@ -7,6 +7,7 @@ Relative file paths are resolved against the directory of the config file.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ class ConfigReader:
                low_open: bool = False) -> float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(key, f"expected a number, got {_kind(value)}")
+        if not math.isfinite(value):  # YAML's .nan passes every bound check, .inf most
+            raise self.fail(key, f"expected a finite number, got {value}")
         if low is not None and (value <= low if low_open else value < low):
             raise self.fail(key, f"must be {'>' if low_open else '>='} {low}, got {value}")
         if high is not None and value > high:
