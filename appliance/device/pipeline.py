@@ -18,7 +18,8 @@ import numpy as np
 from appliance.device.analytics.behaviour import Behaviour, BehaviourWindow
 from appliance.device.analytics.demographics import Demographics, FaceLooker
 from appliance.device.analytics.lines import LineCounter
-from appliance.device.config import CameraConfig, Config
+from appliance.device.camera_config import CameraConfig
+from appliance.device.config import Config
 from appliance.device.detect.area import DetectionArea
 from appliance.device.detect.detections import Detections, box_iou
 from appliance.device.detect.faces import FACE_DETECTORS, AgeGenderModel

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from appliance.device import sd_notify
-from appliance.device.config import CameraConfig, Config
+from appliance.device.camera_config import CameraConfig
+from appliance.device.config import Config
 from appliance.device.isolation import CameraDialer, camera_address
 from appliance.device.outputs import guard
 

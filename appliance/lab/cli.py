@@ -60,8 +60,8 @@ def add_commands(sub) -> None:
 
 
 def cmd_eval_mot(args) -> int:
-    from appliance.device.config import TrackerConfig
     from appliance.device.track.tracker import Tracker
+    from appliance.device.track.tracker_config import TrackerConfig
     from appliance.lab.eval.mot import evaluate, load_sequence, sequence_fps, track_sequence
 
     truth = load_sequence(args.truth, truth=True, frame_offset=args.frame_offset)

@@ -23,11 +23,12 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 
-from appliance.device.config import MqttConfig, TlsConfig, load_config
+from appliance.device.config import load_config
 from appliance.device.health import HealthMonitor
 from appliance.device.inference.models import load_manifest
 from appliance.device.outputs import guard
 from appliance.device.outputs.mqtt import MqttOutput
+from appliance.device.outputs_config import MqttConfig, TlsConfig
 from appliance.device.pipeline import CameraPipeline, load_detector, run_frames
 from appliance.device.sources import FileSource
 from tests.broker import Broker  # the lab runs in the source tree, beside the tests

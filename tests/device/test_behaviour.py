@@ -11,8 +11,9 @@ from appliance.device.analytics.behaviour import Behaviour, BehaviourWindow
 from appliance.device.analytics.behaviour_config import BehaviourConfig
 from appliance.device.analytics.heatmap import Heatmap
 from appliance.device.analytics.zones import Polygon, ZoneMembership
-from appliance.device.config import CameraConfig, PrivacyConfig, ZoneConfig
-from appliance.device.privacy import protect
+from appliance.device.analytics.zones_config import ZoneConfig
+from appliance.device.camera_config import CameraConfig
+from appliance.device.privacy import PrivacyConfig, protect
 from appliance.device.track.tracker import Tracks
 from appliance.device.window import WindowAggregator
 
@@ -226,7 +227,8 @@ def test_pose_budget_grants_at_most_per_second():
 
 def test_a_long_running_camera_keeps_no_whole_run_totals(models_dir):
     """Only `replay` keeps whole-run figures: in a camera process they would grow forever."""
-    from appliance.device.config import Config, ModelsConfig
+    from appliance.device.config import Config
+    from appliance.device.inference.models_config import ModelsConfig
     from appliance.device.pipeline import CameraPipeline, load_detector
 
     config = Config(path=None, store_id="s", cameras=(CameraConfig("c", "x", zones=ZONES),),

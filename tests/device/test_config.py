@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,18 @@ def test_example_config_parses_into_typed_objects():
     assert [z.name for z in camera.zones] == ["shop_floor", "walkway"]
     assert config.models.detector == "yolox_nano"
     assert Path(camera.source).is_absolute()  # relative to the config file
+
+
+def test_config_loads_without_the_heavy_libraries():
+    # The pixel worker loads the config before its models; each section's *_config module
+    # must stay free of numpy, OpenCV, scipy and the guard's jsonschema.
+    code = ("import sys; from appliance.device.config import load_config; "
+            f"load_config({str(EXAMPLE)!r}); "
+            "print(sorted({m.split('.')[0] for m in sys.modules}))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True).stdout
+    for heavy in ("numpy", "cv2", "scipy", "onnxruntime", "jsonschema"):
+        assert f"'{heavy}'" not in loaded
 
 
 def _write(tmp_path, raw) -> Path:
@@ -52,6 +66,10 @@ def _example():
     (lambda r: r.update(cameras=[]), "cameras: expected a non-empty list"),
     (lambda r: r["cameras"].append(dict(r["cameras"][0])), "cameras[1].id: duplicate"),
     (lambda r: r.update(window_seconds="a minute"), "window_seconds: expected a number"),
+    (lambda r: r.update(window_seconds=float("nan")), "window_seconds: expected a finite number"),
+    (lambda r: r["models"].update(threads=float("nan")), "models.threads: expected a finite"),
+    (lambda r: r.setdefault("tracker", {}).update(lost_seconds=float("inf")),
+     "tracker.lost_seconds: expected a finite number, got inf"),
     (lambda r: r["outputs"].update(jsonl="out\x00.jsonl"),
      "outputs.jsonl: contains a NUL character"),
     (lambda r: r["cameras"][0].update(source="clip\x00.mpg"),

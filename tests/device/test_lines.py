@@ -3,7 +3,7 @@
 import numpy as np
 
 from appliance.device.analytics.lines import LineCounter
-from appliance.device.config import CountingConfig, LineConfig
+from appliance.device.analytics.lines_config import CountingConfig, LineConfig
 from appliance.device.track.tracker import Tracks
 
 # A horizontal door from x 100 to 200 at y 100; the shop ("in") is above it.

@@ -70,7 +70,7 @@ def test_models_fetch_command(tmp_path):
 
 
 def test_config_model_names_are_the_manifests():
-    from appliance.device.config import MODEL_NAMES
+    from appliance.device.inference.models_config import MODEL_NAMES
 
     assert set(MODEL_NAMES) == set(load_manifest())
 

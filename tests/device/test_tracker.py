@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from appliance.device.config import TrackerConfig
 from appliance.device.detect.detections import Detections
 from appliance.device.track.tracker import Tracker
+from appliance.device.track.tracker_config import TrackerConfig
 from tests.conftest import DATA, shopper_edge
 
 MOT = DATA / "mot"

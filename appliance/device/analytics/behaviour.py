@@ -20,7 +20,7 @@ from appliance.device.analytics.interactions import ShelfReach
 from appliance.device.analytics.journeys import Journey, Journeys
 from appliance.device.analytics.lines import Crossing
 from appliance.device.analytics.zones import ZoneMembership
-from appliance.device.config import CameraConfig
+from appliance.device.camera_config import CameraConfig
 from appliance.device.privacy import share
 from appliance.device.track.tracker import Tracks
 

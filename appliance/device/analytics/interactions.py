@@ -19,7 +19,7 @@ import numpy as np
 
 from appliance.device.analytics.behaviour_config import BehaviourConfig
 from appliance.device.analytics.zones import Polygon
-from appliance.device.config import ZoneConfig
+from appliance.device.analytics.zones_config import ZoneConfig
 from appliance.device.track.tracker import Tracks
 
 BREAK_SECONDS = 0.5  # a stop survives a break this short (a step, a detector blink)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from appliance.device.config import CountingConfig, LineConfig
+from appliance.device.analytics.lines_config import CountingConfig, LineConfig
 from appliance.device.track.tracker import Tracks
 
 

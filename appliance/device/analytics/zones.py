@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from appliance.device.analytics.behaviour_config import BehaviourConfig
-from appliance.device.config import ZoneConfig
+from appliance.device.analytics.zones_config import ZoneConfig
 from appliance.device.track.tracker import Tracks
 
 PRESENCE_KINDS = ("queue", "checkout", "staff")

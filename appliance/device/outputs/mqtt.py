@@ -26,9 +26,9 @@ from collections.abc import Callable
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import MQTTErrorCode
 
-from appliance.device.config import MqttConfig
 from appliance.device.outputs import guard
 from appliance.device.outputs.spool import Spool
+from appliance.device.outputs_config import MqttConfig
 from appliance.mqtt_link import MqttLink, new_client, read_password
 
 log = logging.getLogger("shopper_edge.mqtt")

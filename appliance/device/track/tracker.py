@@ -20,9 +20,9 @@ from functools import cached_property
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from appliance.device.config import TrackerConfig
 from appliance.device.detect.detections import Detections, box_iou
 from appliance.device.track import kalman
+from appliance.device.track.tracker_config import TrackerConfig
 
 _BIG = 1e6
 

@@ -22,8 +22,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from appliance.device.config import DetectionConfig
 from appliance.device.detect.area import DetectionArea
+from appliance.device.detect.detection_config import DetectionConfig
 from appliance.device.detect.detections import Detections
 from appliance.device.detect.person import PersonDetector, build_detector
 from appliance.device.inference.backend import build_backend
