@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate a device config without running")
     p.add_argument("file")
+    p.add_argument("--offline", action="store_true",
+                   help="on a workstation: every rule, but not the device's own files "
+                   "(absolute paths: secrets, certificates, the models directory)")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("privacy-report",
@@ -87,11 +90,33 @@ def _parser() -> argparse.ArgumentParser:
 def cmd_check_config(args) -> int:
     from appliance.device.config import load_config
 
-    config = load_config(args.file)
+    config = load_config(args.file, device_files=not args.offline)
+    if args.offline:
+        checked_models = "models not checked (--offline)"
+    else:
+        checked_models = f"models verified in {_verify_models(config)}"
     cameras = ", ".join(f"{c.id} ({len(c.lines)} lines, {len(c.zones)} zones)"
                         for c in config.cameras)
-    print(f"{args.file}: OK: store {config.store_id}, cameras: {cameras}")
+    print(f"{args.file}: OK: store {config.store_id}, cameras: {cameras}; {checked_models}")
+    if config.unchecked:
+        print(f"{args.file}: not checked here (files of the device): "
+              f"{'; '.join(config.unchecked)}")
     return 0
+
+
+def _verify_models(config) -> Path:
+    """Every model this config loads is in its models directory with its sha256, as the
+    camera's start will check: a missing or wrong file fails here, not at run."""
+    from appliance.device.pipeline import model_path
+
+    names = [config.models.detector]
+    if config.demographics.enabled:
+        names += [config.demographics.face_detector, "age_gender"]
+    if config.behaviour.pose:
+        names.append("movenet")
+    for name in names:
+        model_path(config, name)
+    return config.models.dir
 
 
 def cmd_privacy_report(args) -> int:

@@ -48,6 +48,8 @@ class Config:
     performance: PerformanceConfig = field(default_factory=PerformanceConfig)
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
     window_seconds: float = 60.0
+    # Files of the device not checked here (load_config(..., device_files=False)).
+    unchecked: tuple[str, ...] = ()
 
     def camera(self, camera_id: str | None) -> CameraConfig:
         if camera_id is None:
@@ -59,7 +61,9 @@ class Config:
         raise ConfigError(f"{self.path}: no camera {camera_id!r} (cameras: {known})")
 
 
-def load_config(path: str | Path) -> Config:
+def load_config(path: str | Path, device_files: bool = True) -> Config:
+    """The typed config of a file. device_files=False checks every rule but not the files
+    that only the device has (absolute paths: secrets, certificates), as on a workstation."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -74,11 +78,11 @@ def load_config(path: str | Path) -> Config:
         where = f"line {mark.line + 1}: " if mark else ""
         problem = getattr(error, "problem", None) or "not valid YAML"
         raise ConfigError(f"{path}: {where}invalid YAML: {problem}") from None
-    return parse_config(raw, path)
+    return parse_config(raw, path, device_files)
 
 
-def parse_config(raw: Any, path: Path) -> Config:
-    r = ConfigReader(path)
+def parse_config(raw: Any, path: Path, device_files: bool = True) -> Config:
+    r = ConfigReader(path, device_files)
     top = r.mapping(raw, "", ("store_id", "cameras", "models", "detection", "tracker",
                               "counting", "outputs", "privacy", "demographics",
                               "performance", "behaviour", "window_seconds"))
@@ -111,4 +115,5 @@ def parse_config(raw: Any, path: Path) -> Config:
         performance=parse_performance(r, top.get("performance", {}), "performance"),
         behaviour=parse_behaviour(r, top.get("behaviour", {}), "behaviour"),
         window_seconds=r.number(top.get("window_seconds", 60), "window_seconds", 1, 86400),
+        unchecked=tuple(r.unchecked),
     )

@@ -7,7 +7,7 @@ import yaml
 
 from appliance.device.config import load_config
 from appliance.errors import ConfigError
-from tests.conftest import EXAMPLE, shopper_edge
+from tests.conftest import EXAMPLE, REPO, shopper_edge
 
 
 def test_example_config_parses_into_typed_objects():
@@ -117,6 +117,38 @@ def test_check_config_command(tmp_path):
     lines = bad.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in bad.stderr
     assert "cameras[0].lines.shop_door.points: expected 2 points, got 1" in lines[0]
+
+
+def test_check_config_verifies_the_models_it_will_load(tmp_path):
+    """A missing or altered model fails check-config, not the camera's start."""
+    raw = _example()
+    raw["models"]["dir"] = str(tmp_path / "models")
+    missing = shopper_edge("check-config", _write(tmp_path, raw))
+    assert missing.returncode == 2 and len(missing.stderr.strip().splitlines()) == 1
+    assert "yolox_nano.onnx: model 'yolox_nano' is missing" in missing.stderr
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "yolox_nano.onnx").write_bytes(b"not the model")
+    altered = shopper_edge("check-config", _write(tmp_path, raw))
+    assert altered.returncode == 2 and "yolox_nano" in altered.stderr
+
+
+def test_check_config_offline_checks_every_rule_but_the_device_s_files(tmp_path):
+    device = REPO / "examples" / "device.yaml"
+    on_device = shopper_edge("check-config", device)
+    assert on_device.returncode == 2
+    assert "outputs.mqtt.tls.ca: /etc/shopper-edge/store-ca.crt: no such file" in \
+        on_device.stderr
+    offline = shopper_edge("check-config", "--offline", device)
+    assert offline.returncode == 0, offline.stderr
+    ok, unchecked = offline.stdout.splitlines()
+    assert "OK: store store-0001" in ok and "models not checked (--offline)" in ok
+    assert "outputs.mqtt.tls.ca: /etc/shopper-edge/store-ca.crt" in unchecked
+    assert "outputs.mqtt.password_file: /etc/shopper-edge/secrets/mqtt.password" in unchecked
+    # Every other rule still holds offline.
+    raw = yaml.safe_load(device.read_text())
+    raw["cameras"][0]["lines"]["shop_door"]["points"] = [[1, 2]]
+    bad = shopper_edge("check-config", "--offline", _write(tmp_path, raw))
+    assert bad.returncode == 2 and "expected 2 points, got 1" in bad.stderr
 
 
 def _mqtt(tmp_path, **settings) -> dict:
