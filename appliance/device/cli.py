@@ -89,8 +89,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_check_config(args) -> int:
     from appliance.device.config import load_config
+    from appliance.device.limits import check_limits
 
     config = load_config(args.file, device_files=not args.offline)
+    check_limits(config)
     if args.offline:
         checked_models = "models not checked (--offline)"
     else:

@@ -204,3 +204,22 @@ def test_one_client_id_per_camera(tmp_path):
     raw["cameras"].append(dict(raw["cameras"][0], id="back"))
     with pytest.raises(ConfigError, match="client_id: must contain {camera}"):
         load_config(_write(tmp_path, raw))
+
+
+def test_a_config_whose_windows_the_schema_would_refuse_is_refused_here(tmp_path):
+    """The schema admits 32 lines a window: with 33, every window would be refused at run
+    time, so check-config refuses the config, in one line (the guard does the proving)."""
+    from appliance.device.limits import check_limits
+
+    raw = _example()
+    raw["cameras"][0]["lines"] = {f"door{i}": {"points": [[0, i], [100, i]]}
+                                  for i in range(32)}
+    check_limits(load_config(_write(tmp_path, raw)))
+    raw["cameras"][0]["lines"]["door32"] = {"points": [[0, 40], [100, 40]]}
+    too_many = _write(tmp_path, raw)
+    with pytest.raises(ConfigError, match="camera front: its windows would break the message "
+                       "schema .*lines breaks maxProperties=32"):
+        check_limits(load_config(too_many))
+    result = shopper_edge("check-config", "--offline", too_many)
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert "maxProperties=32" in result.stderr
