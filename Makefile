@@ -41,14 +41,15 @@ install: $(BIN)/shopper-edge
 
 # Debian packages the tests need: a real RTSP server (GStreamer), an MQTT broker,
 # PostgreSQL (HQ's optional store), each started by the tests on free ports, and systemd
-# (systemd-analyze verify/security on the units; nothing is started).
+# (systemd-analyze verify/security on the units; nothing is started), and Chromium with its
+# WebDriver for the setup page's browser tests (headless).
 system-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	  python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools gstreamer1.0-plugins-base \
 	  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	  gstreamer1.0-libav \
-	  mosquitto postgresql systemd >/dev/null
+	  mosquitto postgresql systemd chromium chromium-driver >/dev/null
 
 models: install
 	$(BIN)/shopper-edge models fetch --from $(MIRROR) --dir $(MODELS_DIR)
