@@ -36,8 +36,9 @@ function uniqueName(base, taken) {
 
 function toFrame(event) {
   const box = $("canvas").getBoundingClientRect();
-  return [Math.round((event.clientX - box.left) * frame[0] / box.width * 10) / 10,
-          Math.round((event.clientY - box.top) * frame[1] / box.height * 10) / 10];
+  // Whole pixels of the frame: finer than an installer can aim, and exact in the YAML.
+  return [Math.round((event.clientX - box.left) * frame[0] / box.width),
+          Math.round((event.clientY - box.top) * frame[1] / box.height)];
 }
 
 function defaultInside(a, b) {
@@ -118,7 +119,9 @@ function render() {
     ctx.strokeStyle = ctx.fillStyle = "#ff0";
     ctx.beginPath(); ctx.moveTo(...a); ctx.lineTo(...b); ctx.stroke();
     if (line.in_side_point) arrow(ctx, mid, line.in_side_point, unit);
-    ctx.fillText(line.name, b[0] + 4 * unit, b[1]);
+    // The name beside the line's right end, kept inside the view.
+    const end = a[0] > b[0] ? a : b, width = ctx.measureText(line.name).width;
+    ctx.fillText(line.name, Math.min(end[0] + 4 * unit, frame[0] - width - 2 * unit), end[1] - 4 * unit);
   }
   if (drawing.floor) {
     polygon(ctx, drawing.floor.points, "#0ff", null, true);
@@ -236,7 +239,7 @@ async function poll() {
     [canvas.width, canvas.height] = frame;
     $("stage").style.aspectRatio = `${frame[0]} / ${frame[1]}`;
     drawing = state.drawing;
-    listItems(); render();
+    changed();  // the camera's current geometry, validated and with its suggestions
   }
   if (plate.state === "ready" && !plateLoaded) {
     plateLoaded = true;
