@@ -153,30 +153,43 @@ def test_save_keeps_comments_and_other_keys_and_check_config_accepts(started, tm
     assert np.allclose(metres, [[0, 0], [4, 0], [4, 2.5], [0, 2.5]], atol=1e-3)
     check = shopper_edge("check-config", config)
     assert check.returncode == 0 and "1 lines, 1 zones" in check.stdout, check.stderr
-    # Saving again with the same drawing changes nothing but the file's backup count.
+    # Saving again (within the same second, too) changes nothing and keeps both backups.
     status, result = setup.client.post("/api/save", _drawing(floor=floor))
-    assert config.read_text() == after
+    assert status == 200 and config.read_text() == after
+    backups = sorted(p.read_text() for p in tmp_path.glob("device.yaml.*.bak"))
+    assert len(backups) == 2 and before in backups and after in backups
 
 
 def test_walk_test_counts_the_clip_and_records_a_report(started, workdir):
     setup = started()
     setup.open_session()
     wait_for(lambda: setup.state()["frame_size"], 60, "the first frame")
-    status, result = setup.client.post("/api/check/start", {"drawing": _drawing()})
+    # A second line where both shoppers first appear, inside the shop (their feet at
+    # y 117-119 in this clip): fragile, and the walk test says so.
+    inner = {"name": "inner", "points": [[205, 120], [330, 120]], "in_side_point": [267, 90]}
+    status, result = setup.client.post("/api/check/start",
+                                       {"drawing": _drawing(lines=[DOOR, inner])})
     assert status == 200 and result["ok"]
     wait_for(lambda: setup.state()["check"]["state"] == "finished", 240,
              lambda: f"the walk test: {setup.state()['check']}")
     check = setup.state()["check"]
     truth = truth_counts("OneLeaveShopReenter1front.mpg")
-    assert check["lines"] == {"shop_door": truth}
+    assert check["lines"]["shop_door"] == truth
+    assert check["suggestions"] == [
+        "line inner: 2 of 2 people were first seen already on the line, so they had no side "
+        "to cross from; move the line to where people are seen before they reach it"]
     assert check["frames"] == 390 and check["fps"] > 0
     assert check["zones"]["shop_floor"]["max"] >= 1
     status, result = setup.client.post("/api/check/record", {"expected": {"shop_door": truth}})
     assert status == 200 and result["report"]["result"] == "pass"
+    # Nobody crossed the inner line: they appeared on it (an installer walking through it
+    # would find it missing them).
+    assert check["lines"]["inner"] == {"in": 0, "out": 0}
     report = json.loads((workdir / os.path.basename(result["path"])).read_text())
     assert report["lines"]["shop_door"] == {"expected": truth, "counted": truth, "match": True}
+    assert "line inner: 2 of 2 people" in report["suggestions"][0]
     assert report["camera_id"] == "front" and report["frames"] == 390
-    wait_for(lambda: any("walk test pass: shop_door in 1/1 out 1/1" in line
+    wait_for(lambda: any("walk test pass: shop_door in 1/1 out 1/1, inner" in line
                          for line in setup.stderr), 10, "the result in the terminal")
     # A wrong expectation is recorded as a fail.
     wrong = {"shop_door": {"in": 3, "out": 1}}

@@ -48,7 +48,8 @@ class DeviceYaml:
         _apply(document["cameras"][self.index], section, round_trip=True)
         out = io.StringIO()
         _yaml().dump(document, out)
-        backup = self.path.with_name(f"{self.path.name}.bak-{time.strftime('%Y%m%dT%H%M%S')}")
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        backup = unique(self.path.with_name(f"{self.path.name}.{stamp}.bak"))
         temp = None
         try:
             with tempfile.NamedTemporaryFile("w", dir=self.path.parent, delete=False,
@@ -67,6 +68,16 @@ class DeviceYaml:
         self.config = load_config(self.path)  # what `check-config` says of the result
         self.camera = self.config.cameras[self.index]
         return backup
+
+
+def unique(path: Path) -> Path:
+    """`path`, or `NAME-2.SUFFIX`, `NAME-3.SUFFIX`, ...: never one that exists (a second save
+    in the same second must not overwrite the first backup, the file as it was)."""
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
 
 
 def _yaml() -> YAML:

@@ -25,8 +25,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from appliance.device.setup import drawing as draw
-from appliance.device.setup.config_file import DeviceYaml
+from appliance.device.setup.config_file import DeviceYaml, unique
 from appliance.device.setup.plate import Plate, PlateBuilder, encode_png, people_on
+from appliance.device.setup.walk import FirstSeenOnLine
 from appliance.errors import ApplianceError, redact_url
 
 log = logging.getLogger("shopper_edge.setup")
@@ -246,6 +247,9 @@ class SetupSession:
             source = open_source(camera.source, camera.fps, self._check_stop,
                                  label=camera.source, realtime=self.realtime_check)
             pipeline = CameraPipeline(config, camera, load_detector(config), source.clock)
+            watch = pipeline.tracker = FirstSeenOnLine(pipeline.tracker, camera,
+                                                       config.counting, self.frame_size)
+            advice = list(self.check["suggestions"])
             self._update_check(state="running")
 
             def on_frame(_timestamp: float) -> None:
@@ -257,6 +261,7 @@ class SetupSession:
                     check["seconds"] = round(elapsed, 1)
                     check["fps"] = round(pipeline.times.frames / elapsed, 1)
                     check["lines"] = pipeline.totals()
+                    check["suggestions"] = advice + watch.advice()
                     for name, now in zones.items():
                         z = check["zones"][name]
                         z["now"], z["max"] = now, max(z["max"], now)
@@ -308,7 +313,7 @@ class SetupSession:
             "result": "pass" if all(v["match"] for v in lines.values()) else "fail",
         }
         stamp = time.strftime("%Y%m%dT%H%M%S")
-        path = self.report_dir / f"setup-check-{self.camera.id}-{stamp}.json"
+        path = unique(self.report_dir / f"setup-check-{self.camera.id}-{stamp}.json")
         try:
             path.write_text(json.dumps(report, indent=2) + "\n")
         except OSError as error:

@@ -186,14 +186,18 @@ async function changed() {
   render();
   const result = await api("/api/validate", drawing);
   say("validation", result.ok ? "OK: the config parser accepts this" : result.error, result.ok);
-  const list = $("suggestions");
-  list.replaceChildren(...(result.suggestions || []).map((text) => {
+  showList("suggestions", result.suggestions || []);
+}
+
+function showList(id, texts) {
+  $(id).replaceChildren(...texts.map((text) => {
     const li = document.createElement("li"); li.textContent = text; return li;
   }));
 }
 
 function showCheck(check) {
   if (!check) return;
+  showList("check-suggestions", check.suggestions);
   say("check-status", `${check.state}${check.message ? ": " + check.message : ""} - ` +
       `${check.frames} frames, ${check.fps} fps, ${check.seconds} s`, check.state !== "error");
   const body = $("check-lines").tBodies[0];
