@@ -23,7 +23,7 @@ import pytest
 
 from appliance.device.config import load_config
 from appliance.device.pipeline import load_detector
-from tests.conftest import CLIPS, REPO, shopper_edge, truth_counts, wait_for
+from tests.conftest import CLIPS, NAMESPACES, REPO, shopper_edge, truth_counts, wait_for
 from tests.setup_page import SetupProcess, setup_config
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -227,6 +227,10 @@ def test_live_rtsp_camera_plate_and_walk_numbers(browser, started, tmp_path, mod
         browser.save_screenshot(str(shots / "setup-rtsp-plate.png"))
         browser.find_element("id", "check-start").click()
         _wait_text(browser, "check-status", "running", 60)
+        if NAMESPACES:  # the camera is read in its own, empty network namespace
+            [reader] = setup.pixel_processes()
+            assert os.readlink(f"/proc/{reader}/ns/net") != \
+                os.readlink(f"/proc/{setup.process.pid}/ns/net")
         wait_for(lambda: int(_text(browser, "check-status").split(" - ")[1].split()[0]) > 20,
                  60, lambda: _text(browser, "check-status"))
         assert _text(browser, "line-shop_door-in").isdigit()

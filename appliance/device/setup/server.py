@@ -3,20 +3,26 @@
 Bound to 127.0.0.1 unless another address is given explicitly (the installer reaches it
 with `ssh -L`); then requests from other hosts, and a Host header that is not this machine
 (DNS rebinding), are refused. The token in the printed URL is exchanged at the first visit
-for a session cookie; a second browser with the token is refused while one edits. The
-plate (the only image) goes to that browser only, from memory; nothing else leaves.
+for a session cookie; a second browser with the token is refused while one edits.
+
+The camera is read by a pixel process (appliance/device/setup/pixels.py) under the pixel
+worker's rules: with privacy.isolate_pixels, in an empty network namespace that reaches a
+network camera only through the relay. What it hands over is the plate (the only image,
+served from memory to that one browser) and numbers; nothing else leaves.
 """
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import logging
 import secrets
+import socket
+import subprocess
 import sys
 import threading
 import time
-from dataclasses import replace
 from http import HTTPStatus
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -24,17 +30,16 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from appliance.device.isolation import CameraDialer, camera_address
 from appliance.device.setup import drawing as draw
 from appliance.device.setup.config_file import DeviceYaml, unique
-from appliance.device.setup.plate import Plate, PlateBuilder, encode_png, people_on
-from appliance.device.setup.walk import FirstSeenOnLine
-from appliance.errors import ApplianceError, redact_url
+from appliance.errors import ApplianceError
 
 log = logging.getLogger("shopper_edge.setup")
 COOKIE = "shopper_setup"
 STATIC = {"app.js": "text/javascript", "style.css": "text/css", "index.html": "text/html"}
 LOCAL_NAMES = {"127.0.0.1", "localhost", "::1"}
-REBUILD_EVERY = 5  # live camera, plate refused: rebuild after this many new views
+MAX_LINE = 64 * 1024 * 1024  # a plate of 960 px width as base64 PNG is a few MB at most
 HEADERS = {
     "Cache-Control": "no-store",
     "Referrer-Policy": "no-referrer",  # the token must not travel in a Referer
@@ -65,7 +70,6 @@ class SetupSession:
         self.realtime_check = realtime_check
         self.last_request = time.monotonic()
         self.lock = threading.Lock()
-        self.plate: Plate | None = None
         self.plate_png: bytes | None = None
         self.plate_status = {"state": "collecting", "message": "starting the camera",
                              "samples": 0, "needed": plate_samples}
@@ -73,9 +77,8 @@ class SetupSession:
         self.detector_input = (416, 416)
         self.check: dict | None = None
         self._stop = threading.Event()
-        self._plate_stop = threading.Event()
-        self._check_stop = threading.Event()
-        self._check_thread: threading.Thread | None = None
+        self._plate_process: PixelProcess | None = None
+        self._check_process: PixelProcess | None = None
         self.httpd = _HttpServer((host, port), _Handler)
         self.httpd.setup = self
 
@@ -86,19 +89,16 @@ class SetupSession:
         return f"http://{shown}:{port}/?token={self.token}"
 
     def serve(self) -> None:
-        plate = threading.Thread(target=self._collect_plate, name="plate", daemon=True)
-        plate.start()
+        self._plate_process = PixelProcess(self.device, "plate", self._on_plate, (
+            "--plate-seconds", str(self.plate_seconds), "--samples", str(self.plate_samples)))
         threading.Thread(target=self._watch_idle, name="idle", daemon=True).start()
         try:
             self.httpd.serve_forever(poll_interval=0.2)
         finally:
             self._stop.set()
-            self._plate_stop.set()
             self.httpd.server_close()
-            # The camera readers end before the process does (a decoder thread still
-            # running at exit aborts it).
+            self._plate_process.stop()
             self.stop_check()
-            plate.join(15)
 
     def close(self, why: str) -> None:
         _say(f"closing: {why}")
@@ -110,79 +110,38 @@ class SetupSession:
             if time.monotonic() - self.last_request > self.idle_seconds:
                 self.close(f"no request for {self.idle_seconds:.0f} s")
 
-    # -- the plate ---------------------------------------------------------------------
+    # -- the plate (made by the pixel process) -----------------------------------------
 
-    def _collect_plate(self) -> None:
-        from appliance.device.pipeline import load_detector
-        from appliance.device.sources import open_source
-
-        try:
-            detector = load_detector(self.device.config)
-            self.detector_input = detector.input_size
-            source = open_source(self.camera.source, None, self._plate_stop,
-                                 label=self.camera.source)
-        except ApplianceError as error:
-            self._plate_failed(str(error))
-            return
-        live = getattr(source, "live", False)
-        duration = getattr(source, "duration", None)
-        span = self.plate_seconds if live or not duration else min(self.plate_seconds, duration)
-        # Only the sampled frames are decoded: the rate cap skips the rest.
-        source.cap_fps = self.plate_samples / span
-        builder = PlateBuilder(detector, self.plate_samples)
-        added = 0
-        try:
-            for frame, _timestamp in source:
-                builder.add(frame)
-                del frame
-                added += 1
-                self.frame_size = builder.frame_size
-                self._set_plate_status("collecting", "collecting views of the scene",
-                                       len(builder))
-                full = len(builder) == self.plate_samples
-                if full and (self.plate is None or not self.plate_png) and \
-                        (added == self.plate_samples or added % REBUILD_EVERY == 0):
-                    if self._try_plate(builder, detector):
-                        return
-        except ApplianceError as error:
-            self._plate_failed(str(error))
-            return
-        if self.plate_png is None and not self._plate_stop.is_set():
-            if len(builder) < 3:
-                self._plate_failed(f"{redact_url(self.camera.source)}: too few frames "
-                                   f"for a view of the scene ({len(builder)})")
-            elif not self._try_plate(builder, detector):
-                self._set_plate_status("error", "a person is in the same place in every view "
-                                       "of this clip: no people-free view can be made",
-                                       len(builder))
-                _say(f"error: {self.plate_status['message']}")
-
-    def _try_plate(self, builder: PlateBuilder, detector) -> bool:
-        plate = builder.build()
-        found = people_on(plate, detector)
-        if len(found):
-            self._set_plate_status("waiting", f"a person is still visible ({len(found)} "
-                                   "found on the view): waiting for them to move on",
-                                   len(builder))
-            return False
-        png = encode_png(plate)
+    def _on_plate(self, message: dict) -> None:
         with self.lock:
-            self.plate, self.plate_png = plate, png
-        builder.clear()  # the views die here; only the plate stays, in memory
-        self._set_plate_status("ready", f"people-free view from {plate.samples} views "
-                               f"({plate.blanked:.0%} blanked where people stayed)",
-                               plate.samples)
-        _say(f"people-free view ready ({plate.samples} views, {plate.blanked:.0%} blanked)")
-        return True
-
-    def _set_plate_status(self, state: str, message: str, samples: int) -> None:
-        with self.lock:
-            self.plate_status = {"state": state, "message": message, "samples": samples,
-                                 "needed": self.plate_samples}
-
-    def _plate_failed(self, message: str) -> None:
-        self._set_plate_status("error", message, 0)
-        _say(f"error: {message}")
+            if "frame" in message:
+                self.frame_size = tuple(message["frame"]["size"])
+                self.detector_input = tuple(message["frame"]["detector_input"])
+            elif "status" in message:
+                self.plate_status = message["status"]
+            elif "plate" in message:
+                self.plate_png = base64.b64decode(message["plate"])
+                self.plate_status = {
+                    "state": "ready", "samples": message["samples"],
+                    "needed": self.plate_samples,
+                    "message": f"people-free view from {message['samples']} views "
+                               f"({message['blanked']:.0%} blanked where people stayed)"}
+            elif "error" in message:
+                self.plate_status = {"state": "error", "message": message["error"],
+                                     "samples": 0, "needed": self.plate_samples}
+            elif "exit" in message and self.plate_png is None and not message["stopped"] \
+                    and self.plate_status["state"] != "error":
+                self.plate_status = {"state": "error", "samples": 0,
+                                     "needed": self.plate_samples,
+                                     "message": f"the camera reader stopped (status "
+                                                f"{message['exit']})"}
+            else:
+                return
+            state, text = self.plate_status["state"], self.plate_status["message"]
+        if state == "ready" and "plate" in message:
+            _say(f"people-free view ready ({text})")
+        elif state == "error":
+            _say(f"error: {text}")
 
     # -- drawing, validation, saving ---------------------------------------------------
 
@@ -216,73 +175,53 @@ class SetupSession:
     # -- the walk test -----------------------------------------------------------------
 
     def start_check(self, body) -> dict:
-        _section, config = self._candidate(body.get("drawing"))
+        if not isinstance(body, dict):
+            raise ApplianceError("bad drawing: expected a JSON object")
+        section, config = self._candidate(body.get("drawing"))
+        camera = config.camera(self.camera.id)
         with self.lock:
-            if self._check_thread is not None and self._check_thread.is_alive():
+            if self._check_process is not None and self._check_process.running:
                 raise ApplianceError("a walk test is already running")
-            self._plate_stop.set()  # one reader of the camera at a time
-            self._check_stop = threading.Event()
-            camera = config.camera(self.camera.id)
+            advice = draw.suggestions(camera, self.frame_size, self.detector_input)
             self.check = {"state": "starting", "message": "", "frames": 0, "fps": 0.0,
                           "seconds": 0.0, "lines": {n.name: {"in": 0, "out": 0}
                                                     for n in camera.lines},
                           "zones": {z.name: {"now": 0, "max": 0} for z in camera.zones},
-                          "started": _utc(), "suggestions": draw.suggestions(
-                              camera, self.frame_size, self.detector_input)}
-            self._check_thread = threading.Thread(target=self._run_check,
-                                                  args=(config, camera), daemon=True)
-            self._check_thread.start()
+                          "started": _utc(), "advice": advice, "suggestions": advice}
+        # One reader of the camera at a time: the plate is made (or not needed) by now.
+        self._plate_process.stop()
+        self._check_process = PixelProcess(
+            self.device, "check", self._on_check, ("--realtime",) if self.realtime_check else (),
+            {"section": section, "frame_size": self.frame_size})
         _say("walk test started")
         return {"ok": True}
 
-    def _run_check(self, config, camera) -> None:
-        from appliance.device.pipeline import CameraPipeline, load_detector, run_frames
-        from appliance.device.sources import open_source
-
-        # The camera's own pipeline, as `run` has it; its windows are dropped: the walk
-        # test shows numbers on this page and publishes nothing.
-        config = replace(config, performance=replace(config.performance, adaptive_rate=False))
-        started = time.monotonic()
-        try:
-            source = open_source(camera.source, camera.fps, self._check_stop,
-                                 label=camera.source, realtime=self.realtime_check)
-            pipeline = CameraPipeline(config, camera, load_detector(config), source.clock)
-            watch = pipeline.tracker = FirstSeenOnLine(pipeline.tracker, camera,
-                                                       config.counting, self.frame_size)
-            advice = list(self.check["suggestions"])
-            self._update_check(state="running")
-
-            def on_frame(_timestamp: float) -> None:
-                zones = pipeline.behaviour.zones.occupancy if pipeline.behaviour else {}
-                elapsed = max(time.monotonic() - started, 1e-6)
-                with self.lock:
-                    check = self.check
-                    check["frames"] = pipeline.times.frames
-                    check["seconds"] = round(elapsed, 1)
-                    check["fps"] = round(pipeline.times.frames / elapsed, 1)
-                    check["lines"] = pipeline.totals()
-                    check["suggestions"] = advice + watch.advice()
-                    for name, now in zones.items():
-                        z = check["zones"][name]
-                        z["now"], z["max"] = now, max(z["max"], now)
-
-            run_frames(pipeline, source, lambda _document: None, on_frame)
-            on_frame(0.0)
-            self._update_check(state="finished", message="the source ended"
-                               if not self._check_stop.is_set() else "stopped")
-        except ApplianceError as error:
-            self._update_check(state="error", message=str(error))
-            _say(f"error: {error}")
-        _say(f"walk test {self.check['state']}: {json.dumps(self.check['lines'])}")
-
-    def _update_check(self, **values) -> None:
+    def _on_check(self, message: dict) -> None:
         with self.lock:
-            self.check.update(values)
+            check = self.check
+            if "check" in message:
+                update = message["check"]
+                check.update(state="running", frames=update["frames"], fps=update["fps"],
+                             seconds=update["seconds"], lines=update["lines"],
+                             zones=update["zones"],
+                             suggestions=check["advice"] + update["advice"])
+                return
+            if "error" in message:
+                check.update(state="error", message=message["error"])
+            elif "exit" in message and check["state"] != "error":
+                check.update(state="finished", message="stopped" if message["stopped"]
+                             else "the source ended")
+            else:
+                return
+            state, text, lines = check["state"], check["message"], check["lines"]
+        if state == "error":
+            _say(f"error: {text}")
+        else:
+            _say(f"walk test {state}: {json.dumps(lines)}")
 
     def stop_check(self) -> dict:
-        self._check_stop.set()
-        if self._check_thread is not None:
-            self._check_thread.join(15)
+        if self._check_process is not None:
+            self._check_process.stop()
         return {"ok": True}
 
     def record_check(self, body) -> dict:
@@ -292,6 +231,7 @@ class SetupSession:
             if self.check is None:
                 raise ApplianceError("run the walk test first")
             check = json.loads(json.dumps(self.check))
+            check.pop("advice")
         expected = body.get("expected") if isinstance(body, dict) else None
         if not isinstance(expected, dict):
             raise ApplianceError("expected counts missing")
@@ -331,7 +271,9 @@ class SetupSession:
             return {
                 "camera": self.camera.id, "store": self.device.config.store_id,
                 "config": str(self.device.path), "frame_size": self.frame_size,
-                "plate": dict(self.plate_status), "check": json.loads(json.dumps(self.check)),
+                "plate": dict(self.plate_status),
+                "check": {k: v for k, v in self.check.items() if k != "advice"}
+                if self.check else None,
                 "drawing": draw.from_camera(self.camera, self.frame_size)
                 if self.frame_size else None,
                 "zone_kinds": ["shelf", "checkout", "queue", "staff", "entrance", "area"],
@@ -419,6 +361,59 @@ POSTS = {
     "/api/check/record": SetupSession.record_check,
     "/api/close": lambda s, _body: (s.close("the installer closed the page"), {"ok": True})[1],
 }
+
+
+class PixelProcess:
+    """The setup's pixel process for one task, and the thread that reads its messages (the
+    relay to a network camera when isolated, as the publisher gives the pixel worker)."""
+
+    def __init__(self, device: DeviceYaml, task: str, on_message, extra=(), request=None):
+        config, camera = device.config, device.camera
+        command = [sys.executable, "-m", "appliance.device.setup.pixels", "--config",
+                   str(device.path), "--camera", camera.id, "--task", task, *extra]
+        isolate = config.privacy.isolate_pixels
+        if isolate:
+            command.append("--isolate")
+        pass_fds: tuple[int, ...] = ()
+        dialer_end = None
+        if isolate and camera_address(camera.source):
+            dialer_end, worker_end = socket.socketpair()
+            command += ["--control-fd", str(worker_end.fileno())]
+            pass_fds = (worker_end.fileno(),)
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        pass_fds=pass_fds)
+        if dialer_end is not None:
+            worker_end.close()
+            CameraDialer(dialer_end, camera.source).start()
+        self.process.stdin.write(json.dumps(request).encode() if request is not None else b"")
+        self.process.stdin.close()
+        self.on_message = on_message
+        self.stopping = False  # the server asked it to stop
+        self._reader = threading.Thread(target=self._read, name=f"pixels-{task}", daemon=True)
+        self._reader.start()
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def _read(self) -> None:
+        while line := self.process.stdout.readline(MAX_LINE):
+            try:
+                self.on_message(json.loads(line))
+            except ValueError:
+                log.warning("setup: the pixel process sent a line that is not JSON")
+        self.on_message({"exit": self.process.wait(), "stopped": self.stopping})
+
+    def stop(self) -> None:
+        self.stopping = True
+        if self.running:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._reader.join(5)
 
 
 def _static(name: str) -> bytes:
