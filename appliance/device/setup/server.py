@@ -79,6 +79,7 @@ class SetupSession:
         self._stop = threading.Event()
         self._plate_process: PixelProcess | None = None
         self._check_process: PixelProcess | None = None
+        self._starting = threading.Lock()
         self.httpd = _HttpServer((host, port), _Handler)
         self.httpd.setup = self
 
@@ -179,11 +180,15 @@ class SetupSession:
             raise ApplianceError("bad drawing: expected a JSON object")
         section, config = self._candidate(body.get("drawing"))
         camera = config.camera(self.camera.id)
+        with self._starting:  # one walk test at a time, even with two clicks at once
+            return self._start_check(section, camera)
+
+    def _start_check(self, section: dict, camera) -> dict:
+        if self._check_process is not None and self._check_process.running:
+            raise ApplianceError("a walk test is already running")
         with self.lock:
-            if self._check_process is not None and self._check_process.running:
-                raise ApplianceError("a walk test is already running")
             advice = draw.suggestions(camera, self.frame_size, self.detector_input)
-            self.check = {"state": "starting", "message": "", "frames": 0, "fps": 0.0,
+            self.check = check = {"state": "starting", "message": "", "frames": 0, "fps": 0.0,
                           "seconds": 0.0, "lines": {n.name: {"in": 0, "out": 0}
                                                     for n in camera.lines},
                           "zones": {z.name: {"now": 0, "max": 0} for z in camera.zones},
@@ -191,14 +196,15 @@ class SetupSession:
         # One reader of the camera at a time: the plate is made (or not needed) by now.
         self._plate_process.stop()
         self._check_process = PixelProcess(
-            self.device, "check", self._on_check, ("--realtime",) if self.realtime_check else (),
+            self.device, "check", lambda message: self._on_check(message, check),
+            ("--realtime",) if self.realtime_check else (),
             {"section": section, "frame_size": self.frame_size})
         _say("walk test started")
         return {"ok": True}
 
-    def _on_check(self, message: dict) -> None:
+    def _on_check(self, message: dict, check: dict) -> None:
+        """A message from the walk test that `check` (this run's numbers) belongs to."""
         with self.lock:
-            check = self.check
             if "check" in message:
                 update = message["check"]
                 check.update(state="running", frames=update["frames"], fps=update["fps"],

@@ -14,7 +14,12 @@ let expected = {};         // walk test: expected counts per line, kept across r
 async function api(path, body) {
   const options = body === undefined ? {} : { method: "POST", body: JSON.stringify(body),
     headers: { "Content-Type": "application/json" } };
-  const response = await fetch(path, options);
+  let response;
+  try {
+    response = await fetch(path, options);
+  } catch (error) {
+    return { ok: false, error: "the setup server does not answer (closed, or the ssh tunnel dropped)" };
+  }
   const type = response.headers.get("Content-Type") || "";
   const value = type.startsWith("application/json") ? await response.json()
     : { ok: false, error: (await response.text()).trim() };
