@@ -20,7 +20,6 @@ import yaml
 
 from appliance.device.config import load_config
 from appliance.device.pipeline import load_detector
-from appliance.device.setup.drawing import crossing_edges
 from appliance.device.sources import FileSource
 from tests.conftest import CLIPS, REPO, shopper_edge, truth_counts, wait_for
 from tests.setup_page import Client, SetupProcess, setup_config
@@ -330,9 +329,3 @@ def test_stops_after_the_idle_timeout(started):
     setup = started("--idle-minutes", "0.03")
     assert setup.process.wait(30) == 0
     assert any("no request for 2 s" in line for line in setup.stderr)
-
-
-def test_crossing_edges():
-    assert crossing_edges([[0, 0], [10, 0], [10, 10], [0, 10]]) is None
-    assert crossing_edges([[0, 0], [10, 10], [10, 0], [0, 10]]) == (1, 3)
-    assert crossing_edges([[0, 0], [10, 0], [5, 5], [10, 10], [0, 10]]) is None  # concave
