@@ -329,3 +329,16 @@ def test_stops_after_the_idle_timeout(started):
     setup = started("--idle-minutes", "0.03")
     assert setup.process.wait(30) == 0
     assert any("no request for 2 s" in line for line in setup.stderr)
+
+
+def test_port_in_use_is_one_line(tmp_path, models_dir):
+    config = setup_config(tmp_path, models_dir)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = shopper_edge("setup", "--config", config, "--camera", "front", "--port", port,
+                              timeout=60)
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip() == f"shopper-edge: error: 127.0.0.1:{port}: cannot listen: " \
+        "Address already in use"
