@@ -145,6 +145,14 @@ def test_installer_draws_saves_and_walks_the_door(browser, started, tmp_path, mo
     _tool(browser, "zone")
     for x, y in ((205, 60), (330, 60), (330, 147), (205, 147), (205, 60)):
         _click(browser, x, y)
+    # A floor rectangle on the walkway, its two sides measured: the groups' metres.
+    _tool(browser, "floor")
+    for x, y in ((100, 200), (300, 200), (330, 260), (70, 260)):
+        _click(browser, x, y)
+    for box_id, metres in (("floor-width", "4"), ("floor-depth", "2.5")):
+        box = browser.find_element("id", box_id)
+        box.clear()
+        box.send_keys(metres + "\t")
     _wait_text(browser, "validation", "OK: the config parser accepts this")
     browser.save_screenshot(str(shots / "setup-drawn.png"))
     browser.find_element("id", "save").click()
@@ -158,6 +166,9 @@ def test_installer_draws_saves_and_walks_the_door(browser, started, tmp_path, mo
     assert [(z.name, z.kind, z.points) for z in camera.zones] == \
         [("area1", "area", ((205.0, 60.0), (330.0, 60.0), (330.0, 147.0), (205.0, 147.0)))]
     assert "# the burned-in date and time" in config.read_text()  # comments kept
+    corners = np.array([[[100, 200], [300, 200], [330, 260], [70, 260]]], float)
+    metres = cv2.perspectiveTransform(corners, np.array(camera.homography))[0]
+    assert np.allclose(metres, [[0, 0], [4, 0], [4, 2.5], [0, 2.5]], atol=1e-3)
     # The walk test on the clip: the numbers on the page are the clip's truth.
     browser.find_element("id", "check-start").click()
     _wait_text(browser, "check-status", "finished", 300)
