@@ -109,7 +109,7 @@ class SetupSession:
     def _watch_idle(self) -> None:
         while not self._stop.wait(0.5):
             if time.monotonic() - self.last_request > self.idle_seconds:
-                self.close(f"no request for {self.idle_seconds:.0f} s")
+                self.close(f"nothing done on the page for {self.idle_seconds:.0f} s")
 
     # -- the plate (made by the pixel process) -----------------------------------------
 
@@ -184,7 +184,7 @@ class SetupSession:
             return self._start_check(section, camera)
 
     def _start_check(self, section: dict, camera) -> dict:
-        if self._check_process is not None and self._check_process.running:
+        if self._check_running():
             raise ApplianceError("a walk test is already running")
         with self.lock:
             advice = draw.suggestions(camera, self.frame_size, self.detector_input)
@@ -224,6 +224,9 @@ class SetupSession:
             _say(f"error: {text}")
         else:
             _say(f"walk test {state}: {json.dumps(lines)}")
+
+    def _check_running(self) -> bool:
+        return self._check_process is not None and self._check_process.running
 
     def stop_check(self) -> dict:
         if self._check_process is not None:
@@ -318,8 +321,11 @@ class SetupSession:
         if refused:
             request.reply_text(*refused)
             return
-        self.last_request = time.monotonic()
         path = urlsplit(request.path)
+        # The page's own polling is not the installer at work, unless a walk test runs:
+        # a tab left open does not keep the server up past the idle timeout.
+        if path.path != "/api/state" or self._check_running():
+            self.last_request = time.monotonic()
         if path.path == "/" and "token" in parse_qs(path.query):
             with self.lock:
                 if self.session is None:
