@@ -139,10 +139,11 @@ def cmd_setup(args) -> int:
     except OSError as error:
         raise ApplianceError(f"{args.host}:{args.port}: cannot listen: {error.strerror}") \
             from None
-    port = session.httpd.server_address[1]
+    host, port = session.httpd.server_address[:2]
     print(f"setup page for camera {device.camera.id}: {session.url}", flush=True)
     if session.local_only:
-        print(f"from your laptop: ssh -L {port}:127.0.0.1:{port} <device>, then open that URL",
+        shown = f"[{host}]" if ":" in host else host
+        print(f"from your laptop: ssh -L {port}:{shown}:{port} <device>, then open that URL",
               flush=True)
     session.serve()
     return 0

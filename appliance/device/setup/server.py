@@ -80,7 +80,7 @@ class SetupSession:
         self._plate_process: PixelProcess | None = None
         self._check_process: PixelProcess | None = None
         self._starting = threading.Lock()
-        self.httpd = _HttpServer((host, port), _Handler)
+        self.httpd = (_HttpServer6 if ":" in host else _HttpServer)((host, port), _Handler)
         self.httpd.setup = self
 
     @property
@@ -439,6 +439,10 @@ def _utc() -> str:
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     setup: SetupSession
+
+
+class _HttpServer6(_HttpServer):
+    address_family = socket.AF_INET6
 
 
 class _Handler(BaseHTTPRequestHandler):
