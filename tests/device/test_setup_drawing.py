@@ -12,7 +12,7 @@ from appliance.device.config import CameraConfig, LineConfig
 from appliance.device.detect.detections import Detections
 from appliance.device.setup import drawing as draw
 from appliance.device.setup.config_file import DeviceYaml
-from appliance.device.setup.plate import BLANK, PlateBuilder
+from appliance.device.setup.plate import PlateBuilder
 from tests.setup_page import setup_config
 
 
@@ -48,8 +48,10 @@ def test_plate_leaves_people_out_and_blanks_where_they_never_left():
     plate = builder.build()
     assert plate.frame_size == (160, 120) and plate.samples == 12
     image = plate.image
-    # The mannequin's box (with its margin) is blank; the walker left no trace.
-    assert (image[10:50, 120:140] == BLANK).all()
+    # The mannequin's box (with its margin) is filled smoothly from the shown pixels around
+    # it (nothing of the mannequin, no silhouette edges); the walker left no trace.
+    spot = image[10:50, 120:140].astype(float)
+    assert spot.std() < 12 and abs(spot.mean() - background.mean()) < 15
     assert (image[60:80, 130:150] == 7).all()
     shown = np.ones(image.shape[:2], bool)
     shown[0:60, 115:145] = False  # mannequin and margin

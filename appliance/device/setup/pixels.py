@@ -94,7 +94,7 @@ def plate(args, send, _drawing) -> int:
     span = args.plate_seconds if source.live or not duration else \
         min(args.plate_seconds, duration)
     source.cap_fps = args.samples / span  # only the sampled frames are decoded
-    builder = PlateBuilder(detector, args.samples)
+    builder = PlateBuilder(detector, args.samples, tiles=camera.tiles)
 
     def status(state: str, message: str) -> None:
         send(status={"state": state, "message": message, "samples": len(builder),
@@ -102,7 +102,7 @@ def plate(args, send, _drawing) -> int:
 
     def attempt() -> bool:
         made = builder.build()
-        found = people_on(made, detector)
+        found = people_on(made, detector, camera.tiles, config.tracker.high_score)
         if len(found):
             status("waiting", f"a person is still visible ({len(found)} found on the view): "
                    "waiting for them to move on")
