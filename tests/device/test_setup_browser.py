@@ -253,3 +253,19 @@ def test_live_rtsp_camera_plate_and_walk_numbers(browser, started, tmp_path, mod
         server.send_signal(signal.SIGKILL)
         server.wait(10)
 
+
+
+def test_unreachable_camera_is_one_line_on_the_page(browser, started, tmp_path, models_dir):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once closed
+    config = setup_config(tmp_path, models_dir, source=f"rtsp://cam:pw@127.0.0.1:{port}/cam")
+    setup = started(config)
+    browser.delete_all_cookies()
+    browser.get(setup.url)
+    line = _wait_text(browser, "plate-status", "cannot open the stream")
+    assert line == f"rtsp://***@127.0.0.1:{port}/cam: cannot open the stream (refused, " \
+        "unreachable or not a video)"
+    assert browser.find_element("id", "plate-status").get_attribute("class") == "status error"
+    assert "pw@" not in browser.page_source
+    wait_for(lambda: any(line in text for text in setup.stderr), 10, "the terminal line")
