@@ -124,6 +124,28 @@ def _click(driver, x: int, y: int) -> None:
     actions.reset_actions()
 
 
+def _drag(driver, start: tuple[int, int], end: tuple[int, int]) -> None:
+    """Press on frame pixel `start`, move to `end`, release: moves a corner."""
+    from selenium.webdriver.common.actions.action_builder import ActionBuilder
+
+    left, top, width = driver.execute_script(
+        "const r = document.getElementById('canvas').getBoundingClientRect();"
+        "return [r.left, r.top, r.width];")
+    scale = width / FRAME_WIDTH
+
+    def at(point):
+        return int(left + (point[0] + 0.25) * scale), int(top + (point[1] + 0.25) * scale)
+
+    builder = ActionBuilder(driver)
+    builder.pointer_action.move_to_location(*at(start))
+    builder.pointer_action.pointer_down()
+    builder.pointer_action.move_to_location(*at(((start[0] + end[0]) // 2,
+                                                 (start[1] + end[1]) // 2)))
+    builder.pointer_action.move_to_location(*at(end))
+    builder.pointer_action.pointer_up()
+    builder.perform()
+
+
 def _tool(driver, name: str) -> None:
     driver.find_element("css selector", f"input[name=tool][value={name}]").click()
 
@@ -204,6 +226,15 @@ def test_bad_drawing_is_one_line_on_the_page(browser, started, tmp_path, models_
     assert line == f"{config}: cameras[0].lines.door1.points: the two points are the same"
     browser.find_element("css selector", "#items button:last-child").click()  # delete it
     _wait_text(browser, "validation", "OK")
+    # A line drawn a little off is dragged into place by its corner, then saved.
+    _click(browser, 205, 150)
+    _click(browser, 320, 150)
+    _drag(browser, (320, 150), (330, 147))
+    _wait_text(browser, "validation", "OK")
+    browser.find_element("id", "save").click()
+    _wait_text(browser, "saved", "check-config: OK")
+    assert load_config(config).cameras[0].lines[0].points == ((205.0, 150.0), (330.0, 147.0))
+    saved = config.read_text()
     _tool(browser, "zone")
     for x, y in ((20, 200), (120, 260), (120, 200), (20, 260)):
         _click(browser, x, y)
@@ -212,9 +243,11 @@ def test_bad_drawing_is_one_line_on_the_page(browser, started, tmp_path, models_
     browser.save_screenshot(str(shots / "setup-bad-zone.png"))
     browser.find_element("id", "save").click()
     assert "crosses itself" in _wait_text(browser, "saved", "crosses itself")
-    assert config.read_text() == before
+    assert config.read_text() == saved  # the bad zone changed nothing
+    [backup] = tmp_path.glob("device.yaml.*.bak")
+    assert backup.read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != "screenshots") == \
-        ["device.yaml", "work"]
+        ["device.yaml", backup.name, "work"]
 
 
 def test_live_rtsp_camera_plate_and_walk_numbers(browser, started, tmp_path, models_dir, shots):

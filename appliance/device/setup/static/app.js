@@ -10,6 +10,8 @@ let drawing = null;        // {lines, zones, roi, motion_mask, floor}
 let pending = [];          // corners of the shape being drawn
 let plateLoaded = false;
 let expected = {};         // walk test: expected counts per line, kept across refreshes
+let dragging = null;       // the corner being moved: {set}
+let dragged = false;       // a drag just ended: the click that follows adds no point
 
 async function api(path, body) {
   const options = body === undefined ? {} : { method: "POST", body: JSON.stringify(body),
@@ -53,8 +55,47 @@ function defaultInside(a, b) {
           Math.round((a[1] + b[1]) / 2 - dx / length * reach)];
 }
 
+// Every corner on the view, each with a way to move it.
+function corners() {
+  const out = [];
+  const add = (list, i) => out.push({ p: list[i], set: (v) => { list[i] = v; } });
+  for (const line of drawing.lines) {
+    line.points.forEach((_p, i) => add(line.points, i));
+    if (line.in_side_point) out.push({ p: line.in_side_point, set: (v) => { line.in_side_point = v; } });
+  }
+  for (const zone of drawing.zones) zone.points.forEach((_p, i) => add(zone.points, i));
+  if (drawing.roi) drawing.roi.forEach((_p, i) => add(drawing.roi, i));
+  for (const mask of drawing.motion_mask) mask.forEach((_p, i) => add(mask, i));
+  if (drawing.floor) drawing.floor.points.forEach((_p, i) => add(drawing.floor.points, i));
+  return out;
+}
+
+function onMouseDown(event) {
+  if (!frame || pending.length) return;
+  const p = toFrame(event), reach = 0.02 * frame[0];
+  const near = corners().filter((c) => Math.hypot(c.p[0] - p[0], c.p[1] - p[1]) < reach);
+  if (near.length) { dragging = near[0]; event.preventDefault(); }
+}
+
+function onMouseMove(event) {
+  if (!dragging) return;
+  dragging.set(toFrame(event));
+  dragged = true;
+  render();
+}
+
+function onMouseUp() {
+  if (!dragging) return;
+  dragging = null;
+  if (dragged) {
+    changed();
+    setTimeout(() => { dragged = false; }, 0);  // after the click this mouseup makes
+  }
+}
+
 function onClick(event) {
   if (!frame) return;
+  if (dragged) return;
   const p = toFrame(event), t = tool();
   if (t === "line") {
     pending.push(p);
@@ -266,6 +307,9 @@ function setup() {
     $("zone-kind").append(option);
   }
   $("canvas").addEventListener("click", onClick);
+  $("canvas").addEventListener("mousedown", onMouseDown);
+  $("canvas").addEventListener("mousemove", onMouseMove);
+  window.addEventListener("mouseup", onMouseUp);
   $("finish").onclick = finish;
   $("undo").onclick = () => { pending.pop(); render(); };
   for (const id of ["floor-width", "floor-depth"]) {
