@@ -1,4 +1,4 @@
-"""The `shopper-edge` command: run, replay, check-config, privacy-report, models.
+"""The `shopper-edge` command: run, replay, check-config, setup, privacy-report, models.
 
 Every user error (bad file, bad config, bad model, unreachable camera) is printed as one
 line `shopper-edge: error: ...` with exit status 2; no traceback.
@@ -70,6 +70,23 @@ def _parser() -> argparse.ArgumentParser:
                         "the spooled windows (default 30); what is left stays spooled")
     p.set_defaults(func=cmd_replay)
 
+    p = sub.add_parser("setup", help="the installer's setup page for one camera: draw lines "
+                       "and zones on a people-free view, save, walk test")
+    p.add_argument("--config", required=True)
+    p.add_argument("--camera", required=True)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: reach it with ssh -L)")
+    p.add_argument("--port", type=int, default=8090, help="default 8090; 0: any free port")
+    p.add_argument("--idle-minutes", type=float, default=15,
+                   help="stop after this long without a request (default 15)")
+    p.add_argument("--plate-seconds", type=float, default=60,
+                   help="sample the people-free view over this long (default 60)")
+    p.add_argument("--report-dir", default=".",
+                   help="where the walk test's JSON report goes (default: here)")
+    p.add_argument("--realtime", action="store_true",
+                   help="walk test on a file source: play it at its own pace")
+    p.set_defaults(func=cmd_setup)
+
     p = sub.add_parser("models", help="list, fetch and verify model files")
     msub = p.add_subparsers(dest="models_command", required=True)
     m = msub.add_parser("fetch", help="copy or download models from a mirror and verify them")
@@ -126,6 +143,36 @@ def cmd_privacy_report(args) -> int:
     from appliance.device.privacy_report import report
 
     print(report(load_config(args.config)), end="")
+    return 0
+
+
+def cmd_setup(args) -> int:
+    import os
+
+    from appliance.device.setup.config_file import DeviceYaml
+    from appliance.device.setup.server import LOCAL_NAMES, SetupSession
+    from appliance.errors import ApplianceError
+
+    if args.host not in LOCAL_NAMES and os.environ.get("INVOCATION_ID"):
+        raise ApplianceError(f"--host {args.host}: the setup page listens only on this "
+                             "machine when started by systemd")
+    device = DeviceYaml(args.config, args.camera)
+    try:
+        session = SetupSession(device, host=args.host, port=args.port,
+                               idle_seconds=args.idle_minutes * 60,
+                               plate_seconds=args.plate_seconds,
+                               report_dir=Path(args.report_dir),
+                               realtime_check=args.realtime)
+    except OSError as error:
+        raise ApplianceError(f"{args.host}:{args.port}: cannot listen: {error.strerror}") \
+            from None
+    host, port = session.httpd.server_address[:2]
+    print(f"setup page for camera {device.camera.id}: {session.url}", flush=True)
+    if session.local_only:
+        shown = f"[{host}]" if ":" in host else host
+        print(f"from your laptop: ssh -L {port}:{shown}:{port} <device>, then open that URL",
+              flush=True)
+    session.serve()
     return 0
 
 

@@ -129,7 +129,7 @@ def test_wheelhouse_has_the_app_and_each_runtime_dependency(stage):
     assert runtime_dependencies() <= set(found)
     # The hq, lab and dev extras stay off the device.
     for extra in ("matplotlib", "psycopg", "pytest", "ruff", "hypothesis", "cryptography",
-                  "trackers", "supervision", "onnx", "opencv_python"):
+                  "trackers", "supervision", "onnx", "opencv_python", "selenium"):
         assert extra not in found
     machine = platform.machine()
     for wheel in found.values():
@@ -148,6 +148,7 @@ def test_app_wheel_holds_this_checkout_s_package(stage):
     ours = {str(p.relative_to(REPO)) for p in package.rglob("*.py")
             if not p.is_relative_to(package / "lab")} | \
         {str(p.relative_to(REPO)) for p in (package / "schemas").glob("*.json")} | \
+        {str(p.relative_to(REPO)) for p in (package / "device/setup/static").glob("*")} | \
         {"appliance/manifest.yaml"}
     assert packed == ours
     # The model manifest travels in the package (a link to models/manifest.yaml here).
@@ -181,7 +182,7 @@ def test_wheelhouse_installs_offline_and_the_app_runs(stage, tmp_path):
     commands = subprocess.run([venv / "bin/shopper-edge", "--help"], capture_output=True,
                               text=True, check=True).stdout
     listed = set(re.search(r"\{([a-z,-]+)\}", commands)[1].split(","))
-    assert listed == {"check-config", "privacy-report", "run", "replay", "models"}
+    assert listed == {"check-config", "privacy-report", "run", "replay", "models", "setup"}
 
 
 def test_staged_units_verify(stage, tmp_path):

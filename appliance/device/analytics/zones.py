@@ -77,6 +77,7 @@ class ZoneMembership:
         self.polygons = [Polygon(np.array(z.points, np.float64) * np.array(scale))
                          for z in zones]
         self._inside: list[dict[int, _Inside]] = [{} for _ in zones]
+        self.occupancy: dict[str, int] = {}  # the last frame's, for the setup's walk test
 
     def update(self, tracks: Tracks, timestamp: float) -> tuple[dict[str, int], list[Visit]]:
         """Occupancy per zone for this frame, and the visits that ended."""
@@ -106,6 +107,7 @@ class ZoneMembership:
                     del inside[track_id]
             occupancy[zone.name] = sum(1 for i, state in inside.items()
                                        if i in present and state.confirmed)
+        self.occupancy = occupancy
         return occupancy, ended
 
     def inside(self, track_id: int) -> list[str]:
