@@ -106,20 +106,23 @@ def _open_outputs(config, camera, pipeline, source_stats, shared: list):
     """The camera's guarded outputs: the shared JSON lines output, and MQTT when configured
     (its own connection, spool and last will per camera). Returns (outputs, mqtt or None).
     `pipeline` and `source_stats` are read for health only."""
-    from appliance.device.health import HealthMonitor
+    from appliance.device.health import HealthMonitor, health_interval
     from appliance.device.inference.models import load_manifest
     from appliance.device.outputs import Outputs
 
     spec = load_manifest()[config.models.detector]
+    mqtt_config = config.outputs.mqtt
+    every = health_interval(mqtt_config.health_seconds, config.window_seconds) \
+        if mqtt_config is not None else config.window_seconds
     monitor = HealthMonitor(config.store_id, camera.id, pipeline, source_stats,
-                            {spec.name: {"file": spec.file, "sha256": spec.sha256}})
+                            {spec.name: {"file": spec.file, "sha256": spec.sha256}}, every)
     outputs = list(shared)
     mqtt = None
-    if config.outputs.mqtt is not None:
+    if mqtt_config is not None:
         from appliance.device.outputs.mqtt import MqttOutput
 
-        mqtt = MqttOutput(config.outputs.mqtt, config.store_id, camera.id,
-                          health=monitor.document).start()
+        mqtt = MqttOutput(mqtt_config, config.store_id, camera.id,
+                          health=monitor.document, health_every=every).start()
         outputs.append(mqtt)
     return Outputs(config.store_id, camera.id, outputs, on_refused=monitor.count_refused), mqtt
 

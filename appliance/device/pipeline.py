@@ -42,6 +42,7 @@ class StageTimes:
 
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     frames: int = 0
+    detector_runs: int = 0  # frames the detector ran on (motion skip spares the others)
 
     def ms_per_frame(self) -> dict[str, float]:
         n = max(self.frames, 1)
@@ -202,6 +203,7 @@ class CameraPipeline:
             detections, (t1, t2) = self._detect_in_area(frame, t0)
             self._last_detections = detections
             t3 = time.perf_counter()
+        self.times.detector_runs += not still
         tracks = self.tracker.update(detections, timestamp)
         if self.motion is not None and not still:
             self._candidate = _untracked_person(detections, tracks,

@@ -7,6 +7,7 @@ written down twice), so the report cannot drift from what the code lets out.
 from __future__ import annotations
 
 from appliance.device.config import Config
+from appliance.device.health import health_interval
 from appliance.device.inference.models import load_manifest
 from appliance.device.outputs.guard import validator
 
@@ -70,7 +71,10 @@ def report(config: Config) -> str:
                 f"(QoS {mqtt.qos}, not retained), fields:"]
         out += [f"    - `{name}`: {text}" for name, text in fields(validator("counts").schema)]
         out += [f"- `{prefix}/C/status`: the word `online` or `offline` (retained)",
-                f"- `{prefix}/C/health`: every {mqtt.health_seconds:g} s, fields:"]
+                f"- `{prefix}/C/health`: at wall-clock multiples of "
+                f"{health_interval(mqtt.health_seconds, config.window_seconds):g} s (whole "
+                "windows; figures count from the first one after start, none on stop), "
+                "fields:"]
         out += [f"    - `{name}`: {text}" for name, text in fields(validator("health").schema)]
     else:
         out += ["No network output is configured."]

@@ -122,6 +122,7 @@ class Handoff:
         self._write(guard.check("worker", {
             "schema": "shopper.worker/1", "store_id": self.store_id,
             "camera_id": self.camera_id, "frames": times.frames,
+            "detector_runs": times.detector_runs,
             "inference_seconds": round(times.seconds["inference"], 6),
             "frames_read": stats.frames_read, "frames_skipped": stats.frames_skipped,
             "frames_dropped": stats.frames_dropped, "reconnects": stats.reconnects,
