@@ -90,6 +90,9 @@ class WindowAggregator:
 
     def _emit(self, end: float, partial: bool = False) -> dict:
         start = self._first if self._first is not None else self._start
+        # Nothing finer than the window leaves: how much of a partial window was observed
+        # (or how many frames it had) would say when inside it the camera started or
+        # stopped, and so narrow down when the people counted in it were there.
         document = {
             "schema": SCHEMA,
             # Random, so it says nothing; fixed once here, so a resent window keeps it.
@@ -100,9 +103,8 @@ class WindowAggregator:
             "window_start": iso(self._start),
             "window_end": iso(self._start + self.window_seconds),
             # A window without frames (a stream outage) observed nothing.
-            "observed_seconds": round(max(end - start, 0.0), 3) if self._frames else 0.0,
+            "observed_seconds": float(self.window_seconds) if self._frames else 0.0,
             "partial": partial or start > self._start or not self._frames,
-            "frames": self._frames,
             "lines": {name: dict(counts) for name, counts in self._lines.items()},
         }
         if self.age_bands is not None:

@@ -258,7 +258,7 @@ def test_after_a_breach_nothing_holds_an_image_or_a_person(tmp_path, models_dir)
     assert columns == ["seq", "topic", "payload"]
     assert len(payloads) >= 14
     base = {"schema", "message_id", "store_id", "camera_id", "clock", "window_start",
-            "window_end", "observed_seconds", "partial", "frames", "lines", "suppressed"}
+            "window_end", "observed_seconds", "partial", "lines", "suppressed"}
     behaviour = {"zones", "journeys", "groups", "heatmap"}
     assert all(base | {"journeys"} <= set(p) <= base | behaviour for p in payloads)
 
