@@ -46,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True)
     p.set_defaults(func=cmd_privacy_report)
 
+    p = sub.add_parser("privacy-notice",
+                       help="a plain-language notice for the shop door (from the config)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--lang", default="en", help="language (en)")
+    p.add_argument("--format", choices=("markdown", "html"), default="markdown",
+                   help="markdown (default) or a printable HTML page")
+    p.set_defaults(func=cmd_privacy_notice)
+
     p = sub.add_parser("run", help="run the device's cameras until stopped")
     p.add_argument("--config", required=True)
     p.add_argument("--camera", help="run only this camera id (one process per camera)")
@@ -99,6 +107,14 @@ def cmd_privacy_report(args) -> int:
     from appliance.device.privacy_report import report
 
     print(report(load_config(args.config)), end="")
+    return 0
+
+
+def cmd_privacy_notice(args) -> int:
+    from appliance.device.config import load_config
+    from appliance.device.privacy_notice import render
+
+    print(render(load_config(args.config), args.lang, args.format), end="")
     return 0
 
 

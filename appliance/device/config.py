@@ -566,7 +566,8 @@ def _demographics(r: _Reader, raw: Any, key: str) -> DemographicsConfig:
 
 
 def _privacy(r: _Reader, raw: Any, key: str) -> PrivacyConfig:
-    p = r.mapping(raw, key, ("min_count", "epsilon", "sensitivity", "isolate_pixels"))
+    p = r.mapping(raw, key, ("min_count", "epsilon", "sensitivity", "isolate_pixels",
+                             "contact"))
     isolate = p.get("isolate_pixels", True)
     if not isinstance(isolate, bool):
         raise r.fail(_join(key, "isolate_pixels"), f"expected true or false, got {isolate!r}")
@@ -581,6 +582,8 @@ def _privacy(r: _Reader, raw: Any, key: str) -> PrivacyConfig:
                                                       low_open=True),
         sensitivity=int(sensitivity),
         isolate_pixels=isolate,
+        contact=None if p.get("contact") is None else r.string(p["contact"],
+                                                               _join(key, "contact")),
     )
 
 

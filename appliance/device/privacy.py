@@ -37,6 +37,8 @@ class PrivacyConfig:
     sensitivity: int = 2
     # Run the pixel worker in an empty network namespace (see appliance/device/isolation.py).
     isolate_pixels: bool = True
+    # Who shoppers may ask about the counting (the shop-door notice), e.g. "dpo@shop.example".
+    contact: str | None = None
 
 
 @dataclass(frozen=True)
