@@ -2,8 +2,9 @@
 folded into per-window aggregates.
 
 `Behaviour.update` takes each frame's tracks (and the door-line crossings) and keeps only
-per-track flags; `BehaviourWindow` holds the window's counters. People are folded into
-counts when their track ends, and every per-person trace is dropped there.
+per-person flags (a person: a track, or the fragments of a broken one, people.py);
+`BehaviourWindow` holds the window's counters. People are folded into counts when they end,
+and every per-person trace is dropped there.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Behaviour:
         dt = 0.0 if self._last_time is None else \
             min(max(timestamp - self._last_time, 0.0), MAX_GAP_SECONDS)
         self._last_time = timestamp
-        tracks, _ = self.people.update(tracks, timestamp)  # ids are people's from here on
+        tracks = self.people.update(tracks, timestamp)  # ids are people's from here on
         crossings = [replace(c, track_id=self.people.person(c.track_id)) for c in crossings]
         occupancy, visits = self.zones.update(tracks, timestamp)
         self.journeys.visited(visits)

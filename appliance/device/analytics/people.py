@@ -43,8 +43,9 @@ class People:
         self._tracks: dict[int, _Sighting] = {}  # the latest sighting of each track id
         self._shown: dict[int, int] = {}  # person -> track id, in the last frame
 
-    def update(self, tracks: Tracks, timestamp: float) -> tuple[Tracks, tuple[int, ...]]:
-        """The same tracks with person ids for track ids, and the people who ended."""
+    def update(self, tracks: Tracks, timestamp: float) -> Tracks:
+        """The same tracks with person ids for track ids, and the people who ended as
+        `ended`."""
         shown = set(tracks.ids.tolist())
         persons = []
         for k, track_id in enumerate(tracks.ids.tolist()):
@@ -64,7 +65,7 @@ class People:
             if track_id in self._tracks:
                 self._tracks[track_id].ended = True
         ended = self._release(lambda s: s.ended and timestamp - s.time > LINK_SECONDS)
-        return replace(tracks, ids=np.array(persons, np.int64), ended=ended), ended
+        return replace(tracks, ids=np.array(persons, np.int64), ended=ended)
 
     def person(self, track_id: int) -> int:
         """The person a track id belongs to (a crossing names its track)."""
