@@ -22,9 +22,11 @@ import numpy as np
 
 from appliance.device.track.tracker import Tracks
 
+# Chosen on PETS09-S2L1 and TUD (`shopper-edge eval fragments`, docs/privacy.md): wider
+# bounds link more fragments but also more different people.
 LINK_SECONDS = 4.0  # the tracker keeps a lost track 2 s (tracker.lost_seconds); a pause longer
-LINK_HEIGHTS = 0.5  # where it reappears: half a box height ...
-WALK_HEIGHTS = 0.5  # ... plus half a box height per second gone (a slow walk)
+LINK_HEIGHTS = 0.3  # where it reappears: 0.3 box heights ...
+WALK_HEIGHTS = 0.3  # ... plus 0.3 box heights per second gone (a slow walk)
 
 
 @dataclass
