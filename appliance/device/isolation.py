@@ -207,12 +207,12 @@ def confine_pixel_worker(device_paths: tuple[str, ...] = ()) -> int:
                         "which also keeps it out of core files", error)
     abi = landlock_abi()
     if abi == 0:
-        log.warning("Landlock is not available in this kernel (needs Linux 5.13+ with "
-                    "landlock in lsm=): the pixel worker can still write wherever the "
-                    "service may (its state directory)")
+        log.warning("Landlock is not available here (it needs Linux 5.13+ with landlock "
+                    "in lsm=, and a system call filter that allows it): the pixel worker "
+                    "can still write wherever the service may (its state directory)")
         return 0
     handled = FS_WRITES_ABI1 | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0)
-    attr = struct.pack("QQQ", handled, 0, 0)[:8 if abi < 4 else 16 if abi < 6 else 24]
+    attr = struct.pack("Q", handled)  # handled_access_fs alone: no network rules, no scopes
     ruleset = libc.syscall(ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET), attr,
                            ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
     if ruleset < 0:
