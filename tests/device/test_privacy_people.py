@@ -65,3 +65,22 @@ def test_a_fragment_after_the_link_window_is_someone_new():
     parts = run([(1, walk((50, 560), (250, 560), 2), LINK_SECONDS + 0.5),
                  (2, walk((260, 560), (450, 560), 2), 0.0)], min_people=1)
     assert parts["journeys"]["visitors"] == 2
+
+
+def test_a_track_seen_again_after_a_new_one_took_its_person_on_is_two_people():
+    """Track 1 is missed for a moment, track 2 starts beside it, then 1 is seen again
+    while 2 lives: they were two people, and both count."""
+    camera = CameraConfig("c", "x", zones=ZONES)
+    config = BehaviourConfig(heatmap=None)
+    behaviour = Behaviour(camera, config, 800, 600)
+    window = BehaviourWindow(camera, config, 800, 600)
+    path = walk((100, 560), (300, 560), 2)
+    for k, point in enumerate(path):
+        t = k / FPS
+        people = {1: point} if k < 10 or k > 13 else {}  # 1 missed for 0.4 s
+        if k >= 12:
+            people[2] = (point[0] + 20, point[1])  # 2 starts 0.2 box heights away
+        window.add(behaviour.update(tracks(people), t, []))
+    window.add(behaviour.update(tracks({}, ended=[1, 2]), 3.0, []))
+    window.add(behaviour.update(tracks({}), 3.0 + LINK_SECONDS, []))
+    assert window.emit(1)["journeys"]["visitors"] == 2

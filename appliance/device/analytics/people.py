@@ -16,7 +16,6 @@ side on, appliance/device/analytics/lines.py).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from itertools import count
 
 import numpy as np
 
@@ -31,17 +30,16 @@ WALK_HEIGHTS = 0.3  # ... plus 0.3 box heights per second gone (a slow walk)
 
 @dataclass
 class _Sighting:
-    person: int
+    person: int  # the track id of the person's first fragment
     time: float
     foot: tuple[float, float]
     height: float
     ended: bool = False  # the tracker ended it
-    succeeded: bool = False  # a new track took its person on
+    successor: int | None = None  # the new track that took its person on
 
 
 class People:
     def __init__(self):
-        self._ids = count(1)
         self._tracks: dict[int, _Sighting] = {}  # the latest sighting of each track id
         self._shown: dict[int, int] = {}  # person -> track id, in the last frame
 
@@ -56,10 +54,15 @@ class People:
             sighting = self._tracks.get(track_id)
             if sighting is None:
                 sighting = self._tracks[track_id] = _Sighting(
-                    self._predecessor(foot, height, timestamp, shown), timestamp, foot, height)
-            elif sighting.succeeded:
-                # Seen again after a new track took its person on: two people after all.
-                sighting.person, sighting.succeeded = next(self._ids), False
+                    self._predecessor(track_id, foot, height, timestamp, shown), timestamp,
+                    foot, height)
+            elif sighting.successor is not None:
+                # Seen again after a new track took its person on: two people after all,
+                # and the newer track is someone of its own.
+                successor = self._tracks.get(sighting.successor)
+                if successor is not None:
+                    successor.person = sighting.successor
+                sighting.successor = None
             sighting.time, sighting.foot, sighting.height = timestamp, foot, height
             persons.append(sighting.person)
         self._shown = dict(zip(persons, tracks.ids.tolist(), strict=True))
@@ -82,21 +85,22 @@ class People:
         """The source ended: everyone ends."""
         return self._release(lambda s: True)
 
-    def _predecessor(self, foot, height: float, timestamp: float, shown: set[int]) -> int:
+    def _predecessor(self, new_id: int, foot, height: float, timestamp: float,
+                     shown: set[int]) -> int:
         """The person of the nearest track not seen since, that a walk could bring here;
-        else a new person."""
+        else a new person (the new track's own id)."""
         best, best_distance = None, np.inf
         for track_id, s in self._tracks.items():
             gap = timestamp - s.time
-            if track_id in shown or s.succeeded or not 0 < gap <= LINK_SECONDS:
+            if track_id in shown or s.successor is not None or not 0 < gap <= LINK_SECONDS:
                 continue
             distance = np.hypot(foot[0] - s.foot[0], foot[1] - s.foot[1]) / \
                 max(height, s.height)
             if distance <= LINK_HEIGHTS + WALK_HEIGHTS * gap and distance < best_distance:
                 best, best_distance = s, distance
         if best is None:
-            return next(self._ids)
-        best.succeeded = True
+            return new_id
+        best.successor = new_id
         return best.person
 
     def _release(self, done) -> tuple[int, ...]:
