@@ -115,7 +115,8 @@ def report(config: Config) -> str:
         out += ["No differential-privacy noise (privacy.epsilon is not set)."]
     out += ["", "k counts people, not track ids: the fragments of a track that broke (a new "
             "track starting near where one not seen since was last seen, within "
-            f"{LINK_SECONDS:g} s) are one person for the visitor, zone, group and heatmap figures.",
+            f"{LINK_SECONDS:g} s) are one person for the visitor, zone, group, age and "
+            "heatmap figures.",
             "", "Dwell and queue-wait percentiles are read off the published histogram "
             "(null when a bin or the visits are hidden, or with noise), so they never give "
             "one visit's time away.",
