@@ -49,6 +49,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True)
     p.set_defaults(func=cmd_privacy_report)
 
+    p = sub.add_parser("privacy-notice",
+                       help="a plain-language notice for the shop door (from the config)")
+    p.add_argument("--config", required=True)
+    p.add_argument("--lang", default="en", help="language (en)")
+    p.add_argument("--format", choices=("markdown", "html"), default="markdown",
+                   help="markdown (default) or a printable HTML page")
+    p.set_defaults(func=cmd_privacy_notice)
+
     p = sub.add_parser("run", help="run the device's cameras until stopped")
     p.add_argument("--config", required=True)
     p.add_argument("--camera", help="run only this camera id (one process per camera)")
@@ -176,24 +184,35 @@ def cmd_setup(args) -> int:
     return 0
 
 
+def cmd_privacy_notice(args) -> int:
+    from appliance.device.config import load_config
+    from appliance.device.privacy_notice import render
+
+    print(render(load_config(args.config), args.lang, args.format), end="")
+    return 0
+
+
 def _open_outputs(config, camera, pipeline, source_stats, shared: list):
     """The camera's guarded outputs: the shared JSON lines output, and MQTT when configured
     (its own connection, spool and last will per camera). Returns (outputs, mqtt or None).
     `pipeline` and `source_stats` are read for health only."""
-    from appliance.device.health import HealthMonitor
+    from appliance.device.health import HealthMonitor, health_interval
     from appliance.device.inference.models import load_manifest
     from appliance.device.outputs import Outputs
 
     spec = load_manifest()[config.models.detector]
+    mqtt_config = config.outputs.mqtt
+    every = health_interval(mqtt_config.health_seconds, config.window_seconds) \
+        if mqtt_config is not None else config.window_seconds
     monitor = HealthMonitor(config.store_id, camera.id, pipeline, source_stats,
-                            {spec.name: {"file": spec.file, "sha256": spec.sha256}})
+                            {spec.name: {"file": spec.file, "sha256": spec.sha256}}, every)
     outputs = list(shared)
     mqtt = None
-    if config.outputs.mqtt is not None:
+    if mqtt_config is not None:
         from appliance.device.outputs.mqtt import MqttOutput
 
-        mqtt = MqttOutput(config.outputs.mqtt, config.store_id, camera.id,
-                          health=monitor.document).start()
+        mqtt = MqttOutput(mqtt_config, config.store_id, camera.id,
+                          health=monitor.document, health_every=every).start()
         outputs.append(mqtt)
     return Outputs(config.store_id, camera.id, outputs, on_refused=monitor.count_refused), mqtt
 

@@ -1,11 +1,26 @@
 """Health documents (`shopper.health/1`): how one camera process is doing, for store IT.
 
-Rates (fps, inference ms) are over the interval since the previous document; counters are
-since the process started, except `spool_dropped`, which lives in the spool file.
+Health must not show who is in view at a finer grain than the counts do (one window, at
+least k people), nor place the start or stop of the camera inside a window:
+
+- It goes out at wall-clock multiples of whole windows (`outputs.mqtt.health_seconds`
+  rounded up to whole windows), and its `time` is that boundary.
+- Its figures count from the first such boundary after start (the first boundary gives no
+  document), so neither its counters nor `uptime_seconds` tell when inside a window the
+  process started; no document is sent on stop, for the same reason about the stop.
+- `inference_ms` is per detector run, not per frame: with motion skip the detector runs
+  only while something moves, so a per-frame mean fell and rose with people in view, while
+  one run of the network costs the same whoever is in the picture.
+- `cpu_temp_c` is rounded to 5 degrees: the load of a person in view moves it by about a
+  degree; throttling (80-85 degrees) still shows.
+
+`fps` (frames processed per second) follows the camera and the rate cap, not people, as
+long as the board keeps up; see docs/privacy.md for when it does not.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -14,44 +29,64 @@ from appliance.messages import iso
 
 SCHEMA = "shopper.health/1"
 THERMAL = Path("/sys/class/thermal")
+TEMPERATURE_STEP = 5.0
+
+
+def health_interval(health_seconds: float, window_seconds: float) -> float:
+    """Seconds between health documents: `health_seconds` rounded up to whole windows."""
+    return window_seconds * max(1, math.ceil(health_seconds / window_seconds - 1e-9))
 
 
 class HealthMonitor:
     def __init__(self, store_id: str, camera_id: str, pipeline, source_stats,
-                 models: dict[str, dict[str, str]]):
+                 models: dict[str, dict[str, str]], every: float = 60.0):
         self.store_id = store_id
         self.camera_id = camera_id
-        self.pipeline = pipeline  # read only: frames and stage seconds
+        self.pipeline = pipeline  # read only: frames, detector runs and stage seconds
         self.source_stats = source_stats
         self.models = models
+        self.every = every  # seconds between documents, whole windows
         self.refused = 0  # outgoing messages the guard refused (counted by the outputs)
-        self._started = time.monotonic()
-        self._last = (self._started, 0, 0.0)
+        self._base: tuple | None = None  # counters at the first boundary
+        self._last: tuple | None = None  # counters at the previous document
 
     def count_refused(self) -> None:
         self.refused += 1
 
-    def document(self, mqtt_connects: int, spool_depth: int, spool_dropped: int) -> dict:
-        now = time.monotonic()
-        frames = self.pipeline.times.frames
-        inference = self.pipeline.times.seconds["inference"]
-        last_time, last_frames, last_inference = self._last
-        self._last = (now, frames, inference)
-        new_frames = frames - last_frames
+    def _counters(self, boundary: float) -> tuple:
+        times, stats = self.pipeline.times, self.source_stats
+        return (boundary, times.frames, times.detector_runs, times.seconds["inference"],
+                stats.frames_skipped, stats.frames_dropped)
+
+    def document(self, mqtt_connects: int, spool_depth: int, spool_dropped: int,
+                 now: float | None = None) -> dict | None:
+        """The document for the boundary just passed; None at the first boundary (figures
+        count from there) and when this boundary already had its document."""
+        now = time.time() if now is None else now
+        boundary = math.floor(now / self.every) * self.every
+        counters = self._counters(boundary)
+        if self._base is None:
+            self._base = self._last = counters
+            return None
+        if boundary <= self._last[0]:
+            return None
+        (_, frames, runs, inference, skipped, dropped), last = counters, self._last
+        self._last = counters
+        new_runs = runs - last[2]
         return {
             "schema": SCHEMA,
             "store_id": self.store_id,
             "camera_id": self.camera_id,
-            "time": iso(time.time()),
+            "time": iso(boundary),
             "software_version": __version__,
-            "uptime_seconds": round(now - self._started, 1),
-            "fps": round(new_frames / (now - last_time), 2) if now > last_time else 0.0,
-            "inference_ms": round(1000 * (inference - last_inference) / new_frames, 2)
-            if new_frames else 0.0,
+            "uptime_seconds": round(boundary - self._base[0], 1),
+            "fps": round((frames - last[1]) / (boundary - last[0]), 2),
+            "inference_ms": round(1000 * (inference - last[3]) / new_runs, 2)
+            if new_runs else 0.0,
             "fps_cap": self.pipeline.fps_cap,
-            "frames_processed": frames,
-            "frames_skipped": self.source_stats.frames_skipped,
-            "frames_dropped": self.source_stats.frames_dropped,
+            "frames_processed": frames - self._base[1],
+            "frames_skipped": skipped - self._base[4],
+            "frames_dropped": dropped - self._base[5],
             "stream_reconnects": self.source_stats.reconnects,
             "mqtt_connects": mqtt_connects,
             "spool_depth": spool_depth,
@@ -63,14 +98,15 @@ class HealthMonitor:
 
 
 def cpu_temperature(thermal: Path = THERMAL) -> float | None:
-    """Degrees Celsius of the CPU's thermal zone (Raspberry Pi, Jetson), or None."""
+    """Degrees Celsius of the CPU's thermal zone (Raspberry Pi, Jetson) to the nearest 5,
+    or None."""
     zones = sorted(thermal.glob("thermal_zone*"))
     # Prefer a zone named for the CPU (Jetson has several); a Pi has just one.
     zones.sort(key=lambda z: "cpu" not in _read(z / "type").lower())
     for zone in zones:
         raw = _read(zone / "temp")
         if raw.strip().lstrip("-").isdigit():
-            return round(int(raw) / 1000, 1)
+            return TEMPERATURE_STEP * round(int(raw) / 1000 / TEMPERATURE_STEP)
     return None
 
 

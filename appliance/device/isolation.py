@@ -162,3 +162,91 @@ def _pump(source: socket.socket, target: socket.socket) -> None:
         except OSError:
             pass
     source.close()
+
+
+# Landlock (Linux 5.13+), through its system calls: no library needed. Numbers are the same
+# on every architecture (x86_64, aarch64, armv7).
+SYS_LANDLOCK_CREATE_RULESET, SYS_LANDLOCK_ADD_RULE, SYS_LANDLOCK_RESTRICT_SELF = 444, 445, 446
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+# Every right that creates, changes or removes a file: handled and granted nowhere. Reading
+# (models, config, a video file) is not handled, so it stays as the service allows it.
+FS_WRITE_FILE = 1 << 1
+FS_WRITES_ABI1 = FS_WRITE_FILE | sum(1 << bit for bit in range(4, 13))  # remove, make *
+FS_REFER, FS_TRUNCATE = 1 << 13, 1 << 14  # ABI 2, ABI 3
+PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS = 4, 38
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version; 0 where it has none (or it is switched off)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    version = libc.syscall(ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET), None, ctypes.c_size_t(0),
+                           ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    return max(int(version), 0)
+
+
+def confine_pixel_worker(device_paths: tuple[str, ...] = ()) -> int:
+    """Make this process unable to create or write any file (Landlock), unable to dump core
+    and non-dumpable (no core file, no ptrace, /proc/PID/mem closed to others), for good
+    and for every thread and child it will start. `device_paths`: camera devices that must
+    stay writable (V4L2 and libcamera open them read-write); nothing can be created there.
+    Must run before any thread starts. Returns the Landlock ABI used (0: none)."""
+    import resource
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    if libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise IsolationError(f"cannot make the pixel process non-dumpable: prctl: "
+                             f"{os.strerror(ctypes.get_errno())}")
+    try:
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    except (OSError, ValueError) as error:  # setrlimit may be filtered: LimitCORE=0 does it
+        if resource.getrlimit(resource.RLIMIT_CORE)[1] != 0:
+            log.warning("cannot switch core dumps off (%s); the process is non-dumpable, "
+                        "which also keeps it out of core files", error)
+    abi = landlock_abi()
+    if abi == 0:
+        log.warning("Landlock is not available here (it needs Linux 5.13+ with landlock "
+                    "in lsm=, and a system call filter that allows it): the pixel worker "
+                    "can still write wherever the service may (its state directory)")
+        return 0
+    handled = FS_WRITES_ABI1 | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0)
+    attr = struct.pack("Q", handled)  # handled_access_fs alone: no network rules, no scopes
+    ruleset = libc.syscall(ctypes.c_long(SYS_LANDLOCK_CREATE_RULESET), attr,
+                           ctypes.c_size_t(len(attr)), ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise IsolationError(f"cannot confine the pixel process: landlock_create_ruleset: "
+                             f"{os.strerror(ctypes.get_errno())}")
+    try:
+        for path in device_paths:
+            fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            try:
+                rule = struct.pack("=Qi", FS_WRITE_FILE, fd)  # packed: 12 bytes
+                if libc.syscall(ctypes.c_long(SYS_LANDLOCK_ADD_RULE), ctypes.c_int(ruleset),
+                                ctypes.c_int(LANDLOCK_RULE_PATH_BENEATH), rule,
+                                ctypes.c_uint32(0)) != 0:
+                    raise IsolationError(f"{path}: cannot allow the camera device: "
+                                         f"landlock_add_rule: {os.strerror(ctypes.get_errno())}")
+            finally:
+                os.close(fd)
+        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 or \
+                libc.syscall(ctypes.c_long(SYS_LANDLOCK_RESTRICT_SELF), ctypes.c_int(ruleset),
+                             ctypes.c_uint32(0)) != 0:
+            raise IsolationError(f"cannot confine the pixel process: landlock_restrict_self: "
+                                 f"{os.strerror(ctypes.get_errno())}")
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def camera_devices(source: str) -> tuple[str, ...]:
+    """The device files a local camera source opens read-write: a V4L2 node, or for the Pi
+    camera (libcamera: media, video, sub-device and DMA-heap nodes) all of /dev."""
+    if source.isdigit():
+        return (f"/dev/video{source}",)
+    if source.startswith("/dev/"):
+        return (source,)
+    if source.startswith("picamera"):
+        return ("/dev",)
+    return ()

@@ -49,6 +49,7 @@ class StageTimes:
 
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     frames: int = 0
+    detector_runs: int = 0  # frames the detector ran on (motion skip spares the others)
 
     def ms_per_frame(self) -> dict[str, float]:
         n = max(self.frames, 1)
@@ -257,6 +258,7 @@ class CameraPipeline:
         return detections
 
     def _track(self, detections: Detections, timestamp: float) -> Tracks:
+        self.times.detector_runs += self._detector_ran
         tracks = self.tracker.update(detections, timestamp)
         if self.motion is not None and self._detector_ran:
             self._candidate = _untracked_person(detections, tracks,

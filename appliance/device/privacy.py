@@ -37,6 +37,8 @@ class PrivacyConfig:
     sensitivity: int = 2
     # Run the pixel worker in an empty network namespace (see appliance/device/isolation.py).
     isolate_pixels: bool = True
+    # Who shoppers may ask about the counting (the shop-door notice), e.g. "dpo@shop.example".
+    contact: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,13 +86,20 @@ def _behaviour_cells(document: dict) -> tuple[list[Path], list[Group]]:
 
 
 def _derived(result: dict, hidden: set[Path], config: PrivacyConfig) -> None:
-    """Figures computed from counts follow them: percentiles and occupancy of a zone with a
-    hidden (or, with noise, any) count go null, and shares are recomputed from what is
-    published. With noise the heatmap (seconds, not counts) is left out."""
+    """Figures computed from counts follow them: dwell percentiles come from the published
+    histogram (null when any of its bins or the visits is hidden, or with noise), occupancy
+    goes null below k (or with noise), and shares are recomputed from what is published.
+    With noise the heatmap (seconds, not counts) is left out."""
     noisy = config.epsilon is not None
-    for name, zone in result.get("zones", {}).items():
-        if noisy or ("zones", name, "visits") in hidden:
-            zone["dwell"]["p50"] = zone["dwell"]["p90"] = None
+    for zone in result.get("zones", {}).values():
+        dwell = zone["dwell"]
+        # Percentiles of the visits' exact dwell times would give one person's time away
+        # (with k visits, p50 is one of them to 0.1 s): they are read off the published
+        # histogram instead, so they say nothing that the published bins do not.
+        known = not noisy and zone["visits"] is not None and \
+            None not in dwell["histogram"].values()
+        dwell["p50"] = histogram_percentile(dwell["histogram"], 0.5) if known else None
+        dwell["p90"] = histogram_percentile(dwell["histogram"], 0.9) if known else None
         if noisy or 0 < (zone["occupancy_max"] or 0) < config.min_count:
             zone["occupancy_mean"] = zone["occupancy_max"] = None
     journeys = result.get("journeys")
@@ -104,6 +113,27 @@ def _derived(result: dict, hidden: set[Path], config: PrivacyConfig) -> None:
         groups["accompanied_share"] = share(accompanied, people)
     if noisy:
         result.pop("heatmap", None)
+
+
+def histogram_percentile(histogram: dict[str, int], q: float) -> float | None:
+    """The q-quantile (0 < q < 1) of the visits in a dwell histogram ("0-10", ..., "300+"),
+    visits taken as spread evenly over their bin (as HQ pools them), to 0.1 s; None with
+    no visits or when it falls in the open last bin (only a lower bound is known there)."""
+    bins = sorted((_bin_bounds(label), n) for label, n in histogram.items())
+    target, seen = q * sum(n for _, n in bins), 0
+    for (low, high), n in bins:
+        if n and seen + n >= target:
+            return None if high == math.inf else round(low + (high - low) * (target - seen) / n, 1)
+        seen += n
+    return None
+
+
+def _bin_bounds(label: str) -> tuple[float, float]:
+    """Seconds a histogram bin covers: "10-30" is [10, 30), "300+" is [300, inf)."""
+    if label.endswith("+"):
+        return float(label[:-1]), math.inf
+    low, high = label.split("-")
+    return float(low), float(high)
 
 
 def share(part: int | None, whole: int | None) -> float | None:

@@ -10,7 +10,8 @@ from appliance.device.privacy import PrivacyConfig
 
 
 def parse_privacy(r: ConfigReader, raw: Any, key: str) -> PrivacyConfig:
-    p = r.mapping(raw, key, ("min_count", "epsilon", "sensitivity", "isolate_pixels"))
+    p = r.mapping(raw, key, ("min_count", "epsilon", "sensitivity", "isolate_pixels",
+                             "contact"))
     isolate = r.flag(p.get("isolate_pixels", True), join_key(key, "isolate_pixels"))
     min_count = r.number(p.get("min_count", 5), join_key(key, "min_count"), 1, 1000)
     if min_count != int(min_count):
@@ -23,4 +24,6 @@ def parse_privacy(r: ConfigReader, raw: Any, key: str) -> PrivacyConfig:
                                                       100, low_open=True),
         sensitivity=int(sensitivity),
         isolate_pixels=isolate,
+        contact=None if p.get("contact") is None else r.string(p["contact"],
+                                                               join_key(key, "contact")),
     )

@@ -6,14 +6,23 @@ written down twice), so the report cannot drift from what the code lets out.
 
 from __future__ import annotations
 
+from appliance.device.analytics.people import LINK_SECONDS
 from appliance.device.config import Config
+from appliance.device.health import health_interval
 from appliance.device.inference.models import load_manifest
+from appliance.device.isolation import landlock_abi
 from appliance.device.outputs.guard import validator
 
 # What each model role computes, and what becomes of it.
 INFERS = {
     "person_detector": "person boxes and scores on each frame; they feed the tracker in "
                        "memory and are dropped with the frame",
+    "face_detector": "face boxes in the top of a person box, within faces_per_second; "
+                     "dropped with the frame",
+    "age_gender": "an age (and female/male) estimate per face seen; a person's estimates "
+                  "become one age band count when their track ends and are dropped",
+    "pose": "wrist points of people stopped at a shelf; they decide an interaction and are "
+            "dropped",
 }
 
 
@@ -70,7 +79,10 @@ def report(config: Config) -> str:
                 f"(QoS {mqtt.qos}, not retained), fields:"]
         out += [f"    - `{name}`: {text}" for name, text in fields(validator("counts").schema)]
         out += [f"- `{prefix}/C/status`: the word `online` or `offline` (retained)",
-                f"- `{prefix}/C/health`: every {mqtt.health_seconds:g} s, fields:"]
+                f"- `{prefix}/C/health`: at wall-clock multiples of "
+                f"{health_interval(mqtt.health_seconds, config.window_seconds):g} s (whole "
+                "windows; figures count from the first one after start, none on stop), "
+                "fields:"]
         out += [f"    - `{name}`: {text}" for name, text in fields(validator("health").schema)]
     else:
         out += ["No network output is configured."]
@@ -101,7 +113,17 @@ def report(config: Config) -> str:
                 f"changes its counts by at most {p.sensitivity}."]
     else:
         out += ["No differential-privacy noise (privacy.epsilon is not set)."]
-    out += [""]
+    out += ["", "k counts people, not track ids: the fragments of a track that broke (a new "
+            "track starting near where one not seen since was last seen, within "
+            f"{LINK_SECONDS:g} s) are one person for the visitor, zone, group, age and "
+            "heatmap figures.",
+            "", "Dwell and queue-wait percentiles are read off the published histogram "
+            "(null when a bin or the visits are hidden, or with noise), so they never give "
+            "one visit's time away.",
+            "", "No field is finer than a window: `observed_seconds` is the window's length "
+            "(0 in an outage), health goes out at wall-clock multiples of whole windows with "
+            "figures counted from the first one after start, and nothing says when inside a "
+            "window the camera started or stopped.", ""]
 
     out += ["## What is stored on the device", ""]
     if mqtt is not None:
@@ -120,13 +142,23 @@ def report(config: Config) -> str:
             f"{logs}", ""]
 
     out += ["## Models that run and what they infer", ""]
-    for name in (config.models.detector,):
+    d = config.demographics
+    running = [config.models.detector] + ([d.face_detector, "age_gender"] if d.enabled else
+                                          []) + (["movenet"] if config.behaviour.pose else [])
+    for name in running:
         spec = manifest[name]
         out += [f"- `{name}` ({spec.file}, sha256 {spec.sha256}, {spec.licence}): "
                 f"{spec.role}: {INFERS.get(spec.role, spec.output)}"]
     isolation = ("runs in an empty network namespace and reaches only its camera"
                  if p.isolate_pixels else "is NOT isolated from the network "
                  "(privacy.isolate_pixels: false)")
-    out += ["", f"The process that decodes frames and runs the models {isolation}; frames "
-            "live in memory only until the detector has read them."]
+    confined = ("cannot create or write any file (Landlock, ABI "
+                f"{landlock_abi()} on this kernel)" if landlock_abi() else
+                "could still write where the service may: this kernel has no Landlock")
+    out += ["", f"The process that decodes frames and runs the models {isolation}; it "
+            f"{confined}, and it is non-dumpable with core dumps off (no core file, and "
+            "the unit keeps its memory out of swap); frames live in memory only until the "
+            "detector has read them.", "",
+            "`shopper-edge privacy-notice --config F` prints the matching notice for "
+            "shoppers (Markdown, or `--format html` for a printable page)."]
     return "\n".join(out) + "\n"

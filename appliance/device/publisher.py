@@ -33,6 +33,7 @@ STOP_SECONDS = 30.0
 @dataclass
 class _Times:
     frames: int = 0
+    detector_runs: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"inference": 0.0})
 
 
@@ -115,7 +116,7 @@ class Worker:
                 self._refuse(str(error))
                 return
             times, source = self.stats.times, self.stats.source
-            times.frames = document["frames"]
+            times.frames, times.detector_runs = document["frames"], document["detector_runs"]
             times.seconds["inference"] = document["inference_seconds"]
             for name in ("frames_read", "frames_skipped", "frames_dropped", "reconnects"):
                 setattr(source, name, document[name])

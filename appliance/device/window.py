@@ -38,7 +38,6 @@ class WindowAggregator:
         self.min_people = min_people  # heatmap cells with fewer people are blanked
         self._start: float | None = None
         self._first: float | None = None
-        self._last: float | None = None
         self._frames = 0
         self._reset_counts()
 
@@ -55,11 +54,10 @@ class WindowAggregator:
             self._start = math.floor(timestamp / self.window_seconds) * self.window_seconds
             self._first = timestamp
         while timestamp >= self._start + self.window_seconds:
-            closed.append(self._emit(self._start + self.window_seconds))
+            closed.append(self._emit())
             self._start += self.window_seconds
             self._first = self._start
         self._frames += 1
-        self._last = timestamp
         for crossing in crossings:
             self._lines[crossing.line][crossing.direction] += 1
         self._add_visitors(visitors or ())
@@ -84,12 +82,13 @@ class WindowAggregator:
         self._add_visitors(visitors or ())
         if behaviour is not None and self.behaviour is not None:
             self.behaviour.add(behaviour)
-        end = min(self._start + self.window_seconds, self._last if self._last is not None
-                  else self._start)
-        return [self._emit(max(end, self._first or end), partial=True)]
+        return [self._emit(partial=True)]
 
-    def _emit(self, end: float, partial: bool = False) -> dict:
+    def _emit(self, partial: bool = False) -> dict:
         start = self._first if self._first is not None else self._start
+        # Nothing finer than the window leaves: how much of a partial window was observed
+        # (or how many frames it had) would say when inside it the camera started or
+        # stopped, and so narrow down when the people counted in it were there.
         document = {
             "schema": SCHEMA,
             # Random, so it says nothing; fixed once here, so a resent window keeps it.
@@ -100,9 +99,8 @@ class WindowAggregator:
             "window_start": iso(self._start),
             "window_end": iso(self._start + self.window_seconds),
             # A window without frames (a stream outage) observed nothing.
-            "observed_seconds": round(max(end - start, 0.0), 3) if self._frames else 0.0,
+            "observed_seconds": float(self.window_seconds) if self._frames else 0.0,
             "partial": partial or start > self._start or not self._frames,
-            "frames": self._frames,
             "lines": {name: dict(counts) for name, counts in self._lines.items()},
         }
         if self.age_bands is not None:

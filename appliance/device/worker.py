@@ -2,9 +2,10 @@
 
 `shopper-edge run` (the publisher) starts one per camera as
 `python -m appliance.device.worker --config F --camera C [--isolate] [--control-fd N]`.
-It isolates itself first (appliance/device/isolation.py: before any import that starts threads),
-then runs source -> detect -> track -> count -> window -> privacy, and writes JSON lines to
-the hand-over pipe (its standard output when it started): each closed window
+It isolates itself first (appliance/device/isolation.py: before any import that starts
+threads): no network, then no file it may create or write and no core dump. Then it runs
+source -> detect -> track -> count -> window -> privacy, and writes JSON lines to the
+hand-over pipe (its standard output when it started): each closed window
 (`shopper.counts/2`, guard-checked) and its progress (`shopper.worker/1`) at least every
 2 s while the frame loop or the reconnect loop turns: the publisher's watchdog heartbeat.
 Errors are one line on standard error and exit status 2.
@@ -38,11 +39,17 @@ def main(argv: list[str] | None = None) -> int:
     from appliance.errors import ApplianceError
 
     try:
-        if args.isolate:
-            from appliance.device.isolation import enter_empty_network_namespace
+        from appliance.device import isolation
 
-            enter_empty_network_namespace()
-        return run(args, handoff)
+        if args.isolate:
+            isolation.enter_empty_network_namespace()
+        from appliance.device.config import load_config  # starts no thread
+
+        config = load_config(args.config)
+        camera = config.camera(args.camera)
+        # From here on this process can neither write a file nor dump its memory.
+        isolation.confine_pixel_worker(isolation.camera_devices(camera.source))
+        return run(args, handoff, config, camera)
     except ApplianceError as error:
         print(f"shopper-edge: error: {error}", file=sys.stderr)
         return 2
@@ -50,12 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def run(args, handoff) -> int:
+def run(args, handoff, config, camera) -> int:
     import signal
     import socket
     import threading
 
-    from appliance.device.config import load_config
     from appliance.device.isolation import CameraRelay, camera_address, via_loopback
     from appliance.device.pipeline import (
         CameraPipeline,
@@ -66,8 +72,6 @@ def run(args, handoff) -> int:
     )
     from appliance.device.sources import open_source
 
-    config = load_config(args.config)
-    camera = config.camera(args.camera)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -118,6 +122,7 @@ class Handoff:
         self._write(guard.check("worker", {
             "schema": "shopper.worker/1", "store_id": self.store_id,
             "camera_id": self.camera_id, "frames": times.frames,
+            "detector_runs": times.detector_runs,
             "inference_seconds": round(times.seconds["inference"], 6),
             "frames_read": stats.frames_read, "frames_skipped": stats.frames_skipped,
             "frames_dropped": stats.frames_dropped, "reconnects": stats.reconnects,

@@ -105,7 +105,7 @@ class WindowStore:
                 "window_end, observed_seconds, partial, frames, document, received_at) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING"),
                 (d["message_id"], d["store_id"], d["camera_id"], d["clock"], d["window_start"],
-                 d["window_end"], d["observed_seconds"], d["partial"], d["frames"],
+                 d["window_end"], d["observed_seconds"], d["partial"], d.get("frames", 0),
                  json.dumps(d, separators=(",", ":")), received_at))
             if cursor.rowcount != 1:
                 return False

@@ -28,6 +28,17 @@ def add_commands(sub) -> None:
                    help="tracker high-score threshold; public detections score high (0.8)")
     e.add_argument("--new-track-score", type=float, default=0.9)
     e.set_defaults(func=cmd_eval_mot)
+    e = esub.add_parser("fragments", help="track ids per true person, before and after "
+                        "linking a broken track's fragments (MOTChallenge data)")
+    e.add_argument("--truth", required=True, help="gt.txt (MOTChallenge) or CVML .xml")
+    e.add_argument("--detections", required=True, help="public detections (det.txt)")
+    e.add_argument("--frame-offset", type=int, default=0,
+                   help="add N to truth frame numbers (PETS/ETH XML: 1)")
+    e.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the sequence (default: seqinfo.ini, else 25)")
+    e.add_argument("--high-score", type=float, default=0.8)
+    e.add_argument("--new-track-score", type=float, default=0.9)
+    e.set_defaults(func=cmd_eval_fragments)
     e = esub.add_parser("age", help="age and gender accuracy on labelled face crops")
     e.add_argument("directory", help="UTKFace-style crops: {age}_{gender}_*.jpg")
     e.add_argument("--face-size", type=int, metavar="PX",
@@ -72,6 +83,20 @@ def cmd_eval_mot(args) -> int:
         config = TrackerConfig(high_score=args.high_score, new_track_score=args.new_track_score)
         hypotheses = track_sequence(load_sequence(args.detections), fps, Tracker(config))
     print(json.dumps(evaluate(truth, hypotheses)))
+    return 0
+
+
+def cmd_eval_fragments(args) -> int:
+    from appliance.device.track.tracker import Tracker
+    from appliance.device.track.tracker_config import TrackerConfig
+    from appliance.lab.eval.fragments import ids_per_person
+    from appliance.lab.eval.mot import load_sequence, sequence_fps
+
+    truth = load_sequence(args.truth, truth=True, frame_offset=args.frame_offset)
+    config = TrackerConfig(high_score=args.high_score, new_track_score=args.new_track_score)
+    fps = args.fps or sequence_fps(args.detections)
+    print(json.dumps(ids_per_person(truth, load_sequence(args.detections), fps,
+                                    Tracker(config))))
     return 0
 
 

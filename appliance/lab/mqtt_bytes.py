@@ -54,11 +54,13 @@ def real_documents(config_path: Path, clip: Path) -> tuple[dict, dict]:
     source = FileSource(str(clip), camera.fps)
     pipeline = CameraPipeline(config, camera, load_detector(config), "wall")
     windows: list[dict] = []
-    run_frames(pipeline, ((f, 1_800_000_000.0 + t) for f, t in source), windows.append)
     spec = load_manifest()[config.models.detector]
     health = HealthMonitor(config.store_id, camera.id, pipeline, source.stats,
                            {spec.name: {"file": spec.file, "sha256": spec.sha256}})
-    return windows[0], health.document(mqtt_connects=1, spool_depth=0, spool_dropped=0)
+    health.document(0, 0, 0, now=0.0)  # the first boundary sets the baseline
+    run_frames(pipeline, ((f, 1_800_000_000.0 + t) for f, t in source), windows.append)
+    return windows[0], health.document(mqtt_connects=1, spool_depth=0, spool_dropped=0,
+                                       now=health.every)
 
 
 def wire_cost(output: MqttOutput, send, count: int) -> dict:

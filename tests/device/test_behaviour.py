@@ -10,6 +10,7 @@ import pytest
 from appliance.device.analytics.behaviour import Behaviour, BehaviourWindow
 from appliance.device.analytics.behaviour_config import BehaviourConfig
 from appliance.device.analytics.heatmap import Heatmap
+from appliance.device.analytics.people import LINK_SECONDS
 from appliance.device.analytics.zones import Polygon, ZoneMembership
 from appliance.device.analytics.zones_config import ZoneConfig
 from appliance.device.camera_config import CameraConfig
@@ -159,8 +160,12 @@ def test_per_person_state_is_dropped_when_tracks_end():
     behaviour = Behaviour(camera, BehaviourConfig(), 800, 600)
     for frame, (x, y) in enumerate(walk((50, 500), (200, 230), 3) + [(200, 230)] * 30):
         behaviour.update(tracks({7: (x, y)}), frame / FPS, [])
-    behaviour.update(tracks({}, ended=[7]), 10.0, [])
-    assert behaviour.journeys.alive() == []
+    behaviour.update(tracks({}, ended=[7]), 8.0, [])
+    # The person waits LINK_SECONDS after the last sighting (6.2 s) for a fragment ...
+    assert behaviour.journeys.alive() != []
+    behaviour.update(tracks({}), 6.2 + LINK_SECONDS + 0.1, [])
+    # ... then everything about them is dropped.
+    assert behaviour.journeys.alive() == [] and not behaviour.people._tracks
     assert not behaviour.shelves._stops and not behaviour.shelves._motion
     assert not any(behaviour.zones._inside)
 
@@ -206,6 +211,7 @@ def _stop_at_shelf_with_wrists(wrist_xy, checks_per_second=5):
             points = np.array([[wrist_xy, wrist_xy]], np.float32)
             behaviour.add_wrists(wanted, points, np.full((1, 2), 0.5, np.float32))
     window.add(behaviour.update(tracks({}, ended=[1]), len(path) / FPS, []))
+    window.add(behaviour.update(tracks({}), len(path) / FPS + LINK_SECONDS, []))  # no fragment
     return window.emit(min_people=1)
 
 

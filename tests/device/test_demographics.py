@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 
 from appliance.device.analytics.demographics import Demographics, FaceLooker
 from appliance.device.analytics.demographics_config import DemographicsConfig
+from appliance.device.analytics.people import LINK_SECONDS
 from appliance.device.config import load_config
 from appliance.device.detect.faces import AgeGender, AgeGenderModel, YunetDetector
 from appliance.device.inference.backend import OnnxBackend
@@ -111,12 +112,31 @@ def test_a_track_stops_being_looked_at_once_stable_and_ends_as_one_count():
     for step in range(20):
         demographics.update(frame, tracks([1, 2]), step / 25)
     assert looker.calls.count(1) == 3  # 31, 33, 32 agree: stable, no fourth look
-    visitors = demographics.update(frame, tracks([], ended=(1, 2)), 1.0)
+    # Ended, a person waits LINK_SECONDS after their last sighting for a fragment.
+    assert demographics.update(frame, tracks([], ended=(1, 2)), 1.0) == []
+    visitors = demographics.update(frame, tracks([]), 0.76 + LINK_SECONDS + 0.1)
     assert [(v.band, v.gender) for v in visitors] == [("25-34", "female"),
                                                       ("unknown", "unknown")]
     fixture = Spy(config, CountingLooker({3: [40.0]}))
     fixture.update(frame, tracks([3], moving=False), 0.0)
-    assert fixture.update(frame, tracks([], ended=(3,)), 0.1) == []  # never moved: no visitor
+    fixture.update(frame, tracks([], ended=(3,)), 0.1)
+    assert fixture.update(frame, tracks([]), LINK_SECONDS + 0.1) == []  # never moved
+
+
+def test_fragments_of_one_person_are_one_visitor():
+    """A track breaks (the person hidden 1 s) and goes on under a new id beside where it
+    was: one age band count, from both fragments' estimates."""
+    looker = CountingLooker({1: [31.0, 44.0, 33.0, 32.0]})  # by person: the first track's id
+    demographics = Spy(DemographicsConfig(enabled=True, faces_per_second=25), looker)
+    frame = np.zeros((300, 600, 3), np.uint8)
+    for step in range(2):
+        demographics.update(frame, tracks([1]), step / 25)
+    visitors = demographics.update(frame, tracks([], ended=(1,)), 0.5)
+    for step in range(10):
+        visitors += demographics.update(frame, tracks([2]), 1.5 + step / 25)
+    visitors += demographics.end(())
+    assert looker.calls[:2] == [1, 1] and 1 in looker.calls[2:]  # track 2 looked at as 1
+    assert [v.band for v in visitors] == ["25-34"]  # median of 31, 44, 33, 32
 
 
 def test_real_faces_through_the_real_pipeline(face_models, tmp_path):

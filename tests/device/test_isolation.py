@@ -153,14 +153,57 @@ PER_PERSON = re.compile(rb"\b(tracks?|track_ids?|bbox(es)?|box(es)?|xyxy|embeddi
 TIMESTAMP = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:(\d{2})(\.\d+)?Z")
 
 
+# Code that runs inside the pixel worker once it is under way, as a compromised decoder's
+# would: Python runs sitecustomize at start, and the hook fires when the worker imports its
+# video stack (after it confined itself). It tries to create a file in each directory the
+# service may write, and says what happened on standard error.
+WRITE_PROBE = """
+import os, sys
+
+def probe(event, args):
+    main = sys.modules.get("__main__")
+    if event != "import" or args[0] != "appliance.device.pipeline" or \\
+            getattr(getattr(main, "__spec__", None), "name", "") != "appliance.device.worker":
+        return
+    import ctypes, resource
+    dumpable = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE
+    print(f"probe: dumpable {dumpable} core {resource.getrlimit(resource.RLIMIT_CORE)}",
+          file=sys.stderr)
+    for directory in os.environ["WRITE_PROBE_DIRS"].split(":"):
+        try:
+            with open(os.path.join(directory, "stolen.raw"), "wb") as f:
+                f.write(b"pixels")
+            print(f"probe: {directory}: written", file=sys.stderr)
+        except OSError as error:
+            print(f"probe: {directory}: refused: {error.strerror}", file=sys.stderr)
+
+sys.addaudithook(probe)
+"""
+
+
+def landlock_abi() -> int:
+    from appliance.device.isolation import landlock_abi
+
+    return landlock_abi()
+
+
 def test_after_a_breach_nothing_holds_an_image_or_a_person(tmp_path, models_dir):
     """Replay and a live RTSP run publishing to a broker that is down, so the spool fills;
-    then read every file the process could have written (state dir, tmp, working
-    directory) and its log, as an attacker who took the device would."""
+    code inside the pixel worker tries to write a file; then read every file the process
+    could have written (state dir, tmp, working directory) and its log, as an attacker who
+    took the device would."""
     state, tmp, cwd = tmp_path / "state", tmp_path / "tmp", tmp_path / "cwd"
     for directory in (state, tmp, cwd):
         directory.mkdir()
-    env = dict(os.environ, TMPDIR=str(tmp), HOME=str(cwd))
+    hooks = tmp_path / "hooks"
+    hooks.mkdir()
+    (hooks / "sitecustomize.py").write_text(WRITE_PROBE)
+    (state / "spool").mkdir()
+    # Without Landlock in the kernel the worker says so in the journal, and can write.
+    probed = (state / "spool", state, tmp, cwd) if landlock_abi() else ()
+    env = dict(os.environ, TMPDIR=str(tmp), HOME=str(cwd),
+               PYTHONPATH=os.pathsep.join([str(hooks), str(REPO)]),
+               WRITE_PROBE_DIRS=":".join(map(str, probed)))
     down = free_port()  # nothing listens: the broker is down
     log = b""
     config = device_config(tmp_path, models_dir, str(CLIPS / "EnterExitCrossingPaths1front.mpg"),
@@ -186,6 +229,13 @@ def test_after_a_breach_nothing_holds_an_image_or_a_person(tmp_path, models_dir)
         camera.kill()
     log += out + err
     (tmp_path / "run.log").write_bytes(log)
+    # The worker could not write anywhere, and holds nothing a core dump could take.
+    assert b"probe: dumpable 0 core (0, 0)" in err, err[-2000:]
+    assert probed or b"Landlock is not available" in err
+    for directory in probed:
+        line = f"probe: {directory}: refused: Permission denied".encode()
+        assert line in err, err[-2000:]
+        assert not (directory / "stolen.raw").exists()
 
     files = [p for root in (state, tmp, cwd) for p in root.rglob("*") if p.is_file()]
     files.append(tmp_path / "run.log")
@@ -208,7 +258,7 @@ def test_after_a_breach_nothing_holds_an_image_or_a_person(tmp_path, models_dir)
     assert columns == ["seq", "topic", "payload"]
     assert len(payloads) >= 14
     base = {"schema", "message_id", "store_id", "camera_id", "clock", "window_start",
-            "window_end", "observed_seconds", "partial", "frames", "lines", "suppressed"}
+            "window_end", "observed_seconds", "partial", "lines", "suppressed"}
     behaviour = {"zones", "journeys", "groups", "heatmap"}
     assert all(base | {"journeys"} <= set(p) <= base | behaviour for p in payloads)
 

@@ -139,7 +139,8 @@ class Listener:
 def test_replay_windows_arrive_valid_with_status_and_health(broker, device):
     listener = Listener(broker)
     try:
-        result = replay(device(), SHORT_CLIP)
+        # At its own pace, so that health (every whole window of wall-clock time) comes.
+        result = replay(device(), SHORT_CLIP, "--realtime")
         assert result.returncode == 0, result.stderr
         summary = json.loads(result.stdout)
         wait_for(lambda: len(listener.of("counts")) == summary["windows"], 10, "windows")
@@ -161,13 +162,14 @@ def test_replay_windows_arrive_valid_with_status_and_health(broker, device):
     assert totals == summary["lines"]["shop_door"]
     assert [p for _, p, _ in listener.of("status")] == [b"online", b"offline"]
     health = [json.loads(p) for _, p, _ in listener.of("health")]
-    assert health, "no health message: a clean stop must send a last one"
+    assert len(health) >= 5, health
     for document in health:
         HEALTH.validate(document)
+        # On window boundaries (1 s windows here), counted from the first one after start.
+        assert document["time"].endswith(".000Z") and document["uptime_seconds"] % 1 == 0
     assert health[-1]["models"]["yolox_nano"]["sha256"]
     assert any(document["fps"] > 0 for document in health)
-    # The last one comes on the stop, with the whole run's frames, ahead of "offline".
-    assert health[-1]["frames_processed"] == summary["frames"] > 0
+    assert 0 < health[-1]["frames_processed"] < summary["frames"]
     order = [(topic.rsplit("/", 1)[1], payload) for topic, payload, _ in listener.messages]
     assert order.index(("status", b"offline")) > max(
         k for k, (kind, _) in enumerate(order) if kind == "health")

@@ -149,3 +149,68 @@ def test_age_bands_cannot_be_recovered_from_the_gender_counts(bands, extra):
         hidden = [v for v in published[family].values() if v is None]
         if not any(v is None for v in published[other].values()):
             assert len(hidden) != 1, published
+
+
+BINS = (10, 30, 60, 120, 300)
+EDGES = (0, *BINS, math.inf)
+
+
+def zone_window(dwells: list[float]) -> dict:
+    """A window whose one zone's visits ended with these dwell times (one person each)."""
+    from appliance.device.analytics.behaviour import BehaviourFrame, BehaviourWindow
+    from appliance.device.analytics.behaviour_config import BehaviourConfig
+    from appliance.device.analytics.journeys import Journey
+    from appliance.device.analytics.zones_config import ZoneConfig
+    from appliance.device.camera_config import CameraConfig
+
+    zone = ZoneConfig("lane", "queue", ((0, 0), (10, 0), (10, 10), (0, 10)))
+    camera = CameraConfig("door", "x", zones=(zone,))
+    config = BehaviourConfig(dwell_bins=BINS, groups=False, heatmap=None)
+    behaviour = BehaviourWindow(camera, config, 100, 100)
+    behaviour.add(BehaviourFrame(1.0, {"lane": 0}, [
+        Journey(False, False, (("lane", seconds),), (), False, seconds) for seconds in dwells],
+        []))
+    document = window({"door": (0, 0)})
+    document.update(behaviour.emit(1))
+    return document
+
+
+def same_bin(seconds: float, fraction: float) -> float:
+    """Another dwell time in the bin of `seconds` (the open last bin: up to an hour more)."""
+    index = next(i for i in range(len(BINS) + 1) if seconds < EDGES[i + 1])
+    low, high = EDGES[index], min(EDGES[index + 1], EDGES[index] + 3600)
+    return low + (high - low) * fraction
+
+
+dwell_lists = st.lists(st.floats(0, 900, allow_nan=False), min_size=0, max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(dwell_lists, st.integers(0, 39), st.floats(0, 0.999), st.integers(1, 10))
+def test_dwell_percentiles_never_single_out_one_visit(dwells, who, fraction, k):
+    """Move any one person's dwell (a queue wait) anywhere within its bin: what is
+    published does not change. So p50/p90 tell nothing that the published histogram does
+    not (with exactly k visits, p50 used to be one person's time to 0.1 s)."""
+    config = PrivacyConfig(min_count=k)
+    published = protect(zone_window(dwells), config)
+    COUNTS.validate(published)
+    dwell = published["zones"]["lane"]["dwell"]
+    if dwells:
+        moved = list(dwells)
+        moved[who % len(dwells)] = same_bin(moved[who % len(dwells)], fraction)
+        assert protect(zone_window(moved), config)["zones"]["lane"]["dwell"] == dwell
+    if dwell["p50"] is not None:  # published: every bin and the visits are published too
+        assert None not in dwell["histogram"].values()
+        assert published["zones"]["lane"]["visits"] >= k
+        assert dwell["p50"] <= (dwell["p90"] if dwell["p90"] is not None else math.inf)
+
+
+def test_dwell_percentiles_are_read_off_the_published_bins():
+    published = protect(zone_window([12.0] * 3 + [40.0] * 2 + [500.0]), PrivacyConfig(1))
+    # 6 visits: p50 is the 3rd, the last of three spread over 10-30 -> 30.0; p90 (5.4th)
+    # lies in 300+, where only a lower bound is known -> null.
+    assert published["zones"]["lane"]["dwell"]["p50"] == 30.0
+    assert published["zones"]["lane"]["dwell"]["p90"] is None
+    hidden = protect(zone_window([12.0] * 5 + [40.0]), PrivacyConfig(min_count=5))
+    assert hidden["zones"]["lane"]["dwell"]["histogram"]["30-60"] is None
+    assert hidden["zones"]["lane"]["dwell"]["p50"] is None

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from appliance.device.config import CameraConfig, LineConfig
+from appliance.device.analytics.lines_config import LineConfig
+from appliance.device.camera_config import CameraConfig
 from appliance.device.detect.detections import Detections
 from appliance.device.setup import drawing as draw
 from appliance.device.setup.config_file import DeviceYaml

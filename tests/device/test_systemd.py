@@ -73,6 +73,8 @@ def test_service_essentials():
     assert service["CapabilityBoundingSet"] == service["AmbientCapabilities"] == [""]
     assert service["ProtectSystem"] == ["strict"]
     assert service["MemoryDenyWriteExecute"] == ["yes"]
+    # The pixel worker's memory (frames) never goes to a core file or to swap.
+    assert service["LimitCORE"] == service["MemorySwapMax"] == ["0"]
     assert "PrivateDevices" not in service  # it would hide /dev/video*
     assert service["DeviceAllow"] == ["char-video4linux rw"]
     assert service["StateDirectory"] == ["shopper-edge"]
@@ -88,9 +90,12 @@ def test_pixel_worker_may_create_user_and_network_namespaces():
     (denied,) = service["RestrictNamespaces"]
     assert denied.startswith("~")
     assert not {"user", "net"} & set(denied[1:].split())
-    allowed, refused = service["SystemCallFilter"]
+    allowed, refused, landlock = service["SystemCallFilter"]
     assert allowed == "@system-service" and refused.startswith("~")
     assert "unshare" in _syscalls(allowed)
+    # ... and Landlock, with which it gives up writing files (not in any group in 252).
+    assert set(landlock.split()) == {"landlock_create_ruleset", "landlock_add_rule",
+                                     "landlock_restrict_self"}
     for group in refused[1:].split():
         assert "unshare" not in _syscalls(group), group
     assert "AF_INET" in service["RestrictAddressFamilies"][0].split()  # loopback ioctl

@@ -12,10 +12,30 @@ def test_live_windows_align_to_wall_clock_minutes():
     first = closed[0]
     assert first["window_start"].endswith(":00.000Z") and first["window_end"].endswith(":00.000Z")
     assert first["lines"] == {"door": {"in": 1, "out": 1}}
-    assert first["partial"] is True and first["observed_seconds"] == 30.0
-    assert first["frames"] == 2
+    # Started at hh:mm:30: partial, but nothing in it says when inside the minute.
+    assert first["partial"] is True and first["observed_seconds"] == 60.0
+    assert "frames" not in first
     (last,) = windows.flush()
     assert last["lines"] == {"door": {"in": 1, "out": 0}} and last["partial"] is True
+    assert last["observed_seconds"] == 60.0
+
+
+def test_nothing_in_a_window_tells_when_inside_it_the_camera_started_or_stopped():
+    """Two cameras start and stop at different moments inside the same windows and see the
+    same crossing: apart from the random message id, their documents are the same."""
+    runs = []
+    for started, stopped in ((1_800_000_001.0, 1_800_000_125.0),
+                             (1_800_000_047.5, 1_800_000_171.3)):
+        windows = WindowAggregator("s1", "cam", ["door"], 60, "wall")
+        documents = []
+        t = started
+        while t < stopped:
+            crossed = [Crossing("door", "in", t)] if int(t) == 1_800_000_090 else []
+            documents += windows.add(t, crossed)
+            t += 0.2
+        documents += windows.flush()
+        runs.append([{k: v for k, v in d.items() if k != "message_id"} for d in documents])
+    assert len(runs[0]) == 3 and runs[0] == runs[1]
 
 
 def test_a_gap_emits_the_empty_windows_in_between():
@@ -24,6 +44,5 @@ def test_a_gap_emits_the_empty_windows_in_between():
     closed = windows.add(35.0, [])
     assert [d["window_start"] for d in closed] == [
         "1970-01-01T00:00:00.000Z", "1970-01-01T00:00:10.000Z", "1970-01-01T00:00:20.000Z"]
-    assert [d["frames"] for d in closed] == [1, 0, 0]
     assert closed[0]["partial"] is False and closed[0]["observed_seconds"] == 10
     assert closed[1]["partial"] is True and closed[1]["observed_seconds"] == 0  # an outage

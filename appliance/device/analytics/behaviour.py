@@ -2,14 +2,15 @@
 folded into per-window aggregates.
 
 `Behaviour.update` takes each frame's tracks (and the door-line crossings) and keeps only
-per-track flags; `BehaviourWindow` holds the window's counters. People are folded into
-counts when their track ends, and every per-person trace is dropped there.
+per-person flags (a person: a track, or the fragments of a broken one, people.py);
+`BehaviourWindow` holds the window's counters. People are folded into counts when they end,
+and every per-person trace is dropped there.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -19,6 +20,7 @@ from appliance.device.analytics.heatmap import Heatmap
 from appliance.device.analytics.interactions import ShelfReach
 from appliance.device.analytics.journeys import Journey, Journeys
 from appliance.device.analytics.lines import Crossing
+from appliance.device.analytics.people import People
 from appliance.device.analytics.zones import ZoneMembership
 from appliance.device.camera_config import CameraConfig
 from appliance.device.privacy import share
@@ -49,6 +51,8 @@ class Behaviour:
         self.journeys = Journeys({z.name: z.kind for z in camera.zones}, config.staff_share)
         self.staff_zones = {z.name for z in camera.zones if z.kind == "staff"}
         self.groups = GroupDetector() if config.groups else None
+        # Everything below counts people: a broken track's fragments are one person.
+        self.people = People()
         self.homography = None if camera.homography is None else \
             np.array(camera.homography, np.float64)
         self._last_time: float | None = None
@@ -58,6 +62,8 @@ class Behaviour:
         dt = 0.0 if self._last_time is None else \
             min(max(timestamp - self._last_time, 0.0), MAX_GAP_SECONDS)
         self._last_time = timestamp
+        tracks = self.people.update(tracks, timestamp)  # ids are people's from here on
+        crossings = [replace(c, track_id=self.people.person(c.track_id)) for c in crossings]
         occupancy, visits = self.zones.update(tracks, timestamp)
         self.journeys.visited(visits)
         for track_id, shelf in self.shelves.update(tracks, timestamp):
@@ -84,14 +90,15 @@ class Behaviour:
                               feet=tracks.feet[moving].astype(np.float64), ids=tuple(ids))
 
     def pose_wanted(self) -> list[int]:
-        return self.shelves.pose_wanted()
+        """Track ids (the frame's, not people's) of those a pose is wanted for."""
+        return [self.people.track(person) for person in self.shelves.pose_wanted()]
 
     def add_wrists(self, track_ids: list[int], points: np.ndarray, scores: np.ndarray) -> None:
-        self.shelves.add_wrists(track_ids, points, scores)
+        self.shelves.add_wrists([self.people.person(t) for t in track_ids], points, scores)
 
     def finish(self, ended: tuple[int, ...]) -> BehaviourFrame:
-        """The source ended: every track ends."""
-        everyone = tuple(set(ended) | set(self.journeys.alive()))
+        """The source ended: every track (those in `ended` too) and so every person ends."""
+        everyone = tuple(set(self.people.flush()) | set(self.journeys.alive()))
         return BehaviourFrame(0.0, {}, *self._end(everyone, flush=True))
 
     def _end(self, ended, flush: bool = False) -> tuple[list[Journey], list[int]]:

@@ -4,8 +4,9 @@ While a track lives, its head region (the top of its box) is searched for a face
 budget of face inferences per second, shared fairly: the tracks looked at least, then longest
 ago, go first. A large enough face gives one age estimate (appliance/device/detect/faces.py); a
 track stops being looked at once it has `looks` estimates or three that agree within
-`stable_years`. When the track ends, the median of its estimates becomes one count in an
-age band (or `unknown`), and the estimates are dropped with it. Only tracks that moved (a
+`stable_years`. When the person ends (the fragments of a broken track are one person,
+appliance/device/analytics/people.py), the median of their estimates becomes one count in
+an age band (or `unknown`), and the estimates are dropped with it. Only tracks that moved (a
 visitor, not a mannequin) are counted. No crop, embedding or descriptor is kept: the head
 region is a view of the frame used within `update`, and an estimate is two numbers.
 """
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from appliance.device.analytics.demographics_config import UNKNOWN, DemographicsConfig
+from appliance.device.analytics.people import People
 from appliance.device.detect.faces import AgeGender, AgeGenderModel, Face
 from appliance.device.track.tracker import Tracks
 
@@ -66,12 +68,14 @@ class Demographics:
         self.config = config
         self.looker = looker
         self.face_inferences = 0
-        self._tracks: dict[int, _Estimates] = {}
+        self._tracks: dict[int, _Estimates] = {}  # by person
+        self.people = People()  # the same linking as behaviour's, so a person counts once
         self._tokens = 1.0
         self._last_time: float | None = None
 
     def update(self, frame: np.ndarray, tracks: Tracks, timestamp: float) -> list[Visitor]:
-        """Spend this frame's face budget, then fold ended tracks into visitors."""
+        """Spend this frame's face budget, then fold the people who ended into visitors."""
+        tracks = self.people.update(tracks, timestamp)  # ids are people's from here on
         rate = self.config.faces_per_second
         if self._last_time is not None:
             self._tokens = min(self._tokens + (timestamp - self._last_time) * rate,
@@ -92,11 +96,16 @@ class Demographics:
             if estimate is not None:
                 state.ages.append(estimate.age)
                 state.females.append(estimate.female)
-        return self.end(tracks.ended)
+        return self._fold(tracks.ended)
 
     def end(self, track_ids) -> list[Visitor]:
+        """The source ended (and with it the tracks in `track_ids`): everyone is folded."""
+        self.people.flush()
+        return self._fold(list(self._tracks))
+
+    def _fold(self, people) -> list[Visitor]:
         visitors = []
-        for track_id in track_ids:
+        for track_id in people:
             state = self._tracks.pop(int(track_id), None)
             if state is not None and state.moved:
                 visitors.append(self._visitor(state))

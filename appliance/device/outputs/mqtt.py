@@ -3,8 +3,9 @@
 Topics, for prefix P, store S and camera C (docs/mqtt.md):
   P/S/C/counts  one message per window, QoS `qos`, not retained, sent oldest first
   P/S/C/status  retained "online" on every connect; "offline" as the last will and on exit
-  P/S/C/health  every `health_seconds` while connected, and a last one on a clean stop
-                (so a short run reports too); not retained, not spooled
+  P/S/C/health  at wall-clock multiples of `health_every` (health_seconds rounded up to
+                whole windows, appliance/device/health.py) while connected; not retained,
+                not spooled; none on stop (it would say when, inside a window, it stopped)
 
 A window is deleted from the spool only when the broker acknowledges it (PUBACK), so an
 outage, a crash or a refusal keeps it; repeats after a crash are possible and receivers
@@ -44,11 +45,13 @@ def topics(prefix: str, store_id: str, camera_id: str) -> dict[str, str]:
 
 class MqttOutput:
     def __init__(self, config: MqttConfig, store_id: str, camera_id: str,
-                 health: Callable[[int, int, int], dict] | None = None):
+                 health: Callable[[int, int, int], dict | None] | None = None,
+                 health_every: float | None = None):
         self.config = config
         self.store_id = store_id
         self.camera_id = camera_id
         self.health = health  # (connects, spool depth, spool dropped) -> health document
+        self.health_every = health_every or config.health_seconds
         self.topics = topics(config.topic_prefix, store_id, camera_id)
         self.broker = f"{config.host}:{config.port}"
         self.spool = Spool(config.spool_dir / f"{store_id}-{camera_id}.sqlite",
@@ -63,7 +66,7 @@ class MqttOutput:
         self.link = MqttLink(self.client, config.host, config.port, config.keepalive, log,
                              on_up=self._on_up, status=self._spool_status)
         self._wake = threading.Event()
-        self._health_lock = threading.Lock()  # the forwarder's and close()'s last one
+        self._health_lock = threading.Lock()  # one health document at a time
         self._acks: queue.Queue = queue.Queue()
         self._inflight: dict[int, int] = {}  # paho message id -> spool sequence number
         self._cursor = 0  # highest spool sequence number handed to paho
@@ -100,8 +103,6 @@ class MqttOutput:
             self._wake.set()
             time.sleep(0.05)
         if self.link.connected.is_set():
-            if self.health is not None:
-                self._publish_health()  # the final figures, ahead of "offline" (same QoS order)
             info = self.client.publish(self.topics["status"], guard.check_status(b"offline"),
                                        qos=1, retain=True)
             if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
@@ -132,18 +133,18 @@ class MqttOutput:
     # -- the forwarding thread --------------------------------------------------------
 
     def _forward(self) -> None:
-        next_health = time.monotonic() + self.config.health_seconds
+        every = self.health_every
+        next_health = (time.time() // every + 1) * every  # the next wall-clock boundary
         while not self.link.stopping.is_set():
             self._wake.wait(0.5)
             self._wake.clear()
             self._take_acks()
             if not self.link.connected.is_set():
                 continue
-            now = time.monotonic()
-            if self.health is not None and now >= next_health:
-                next_health = now + self.config.health_seconds
+            if self.health is not None and time.time() >= next_health:
+                next_health = (time.time() // every + 1) * every
                 self._publish_health()
-            if now >= self._refused_until:
+            if time.monotonic() >= self._refused_until:
                 self._publish_spooled()
 
     def _publish_spooled(self) -> None:
@@ -189,6 +190,8 @@ class MqttOutput:
             try:
                 document = self.health(self.link.connects, self.spool.depth(),
                                        self.spool.dropped())
+                if document is None:
+                    return  # the first boundary: figures count from here
                 body = guard.check("health", document, self.store_id, self.camera_id)
             except guard.GuardRefused as error:
                 log.error("%s", error)

@@ -15,7 +15,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from appliance.device.config import CameraConfig
+from appliance.device.camera_config import CameraConfig
 
 # The camera keys the setup page owns; every other key of the camera is left as it is.
 GEOMETRY_KEYS = ("lines", "zones", "roi", "motion_mask", "homography")

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from appliance.device.config import CameraConfig, CountingConfig
+from appliance.device.analytics.lines_config import CountingConfig
+from appliance.device.camera_config import CameraConfig
 from appliance.device.track.tracker import Tracks
 
 
