@@ -321,6 +321,11 @@ class CameraPipeline:
         """The processing-rate cap in force, for health."""
         return self.adaptive.fps_cap if self.adaptive is not None else self.camera.fps
 
+    def close_due(self, timestamp: float) -> list[dict]:
+        """No frame came (a live camera is down): the windows that ended by now, privacy
+        applied, so they leave on time."""
+        return [protect(d, self.config.privacy) for d in self.windows.close_due(timestamp)]
+
     def finish(self) -> list[dict]:
         """The source ended: close the open window."""
         ended = self.tracker.flush()
@@ -355,7 +360,8 @@ def run_frames(pipeline: CameraPipeline, frames: Iterable[tuple[np.ndarray, floa
                ) -> None:
     """Drive a pipeline from a source, timing decode, until the source ends. With
     performance.decode_thread, decoding runs ahead on its own thread (decode time is then
-    the wait for the next frame)."""
+    the wait for the next frame). A live source that is down yields (None, now) about once
+    a second: the windows that ended close then, and on_frame still hears from the loop."""
     adaptive = None
     if pipeline.config.performance.adaptive_rate and getattr(frames, "live", False):
         adaptive = pipeline.adaptive = AdaptiveRate(frames, pipeline.camera.fps)
@@ -371,11 +377,14 @@ def run_frames(pipeline: CameraPipeline, frames: Iterable[tuple[np.ndarray, floa
             break
         frame, timestamp = item
         del item
-        started = time.perf_counter()
-        documents = pipeline.process(frame, timestamp)
-        del frame  # released before anything else runs: no frame outlives its step
-        if adaptive is not None:
-            adaptive.after_frame(time.perf_counter() - started)
+        if frame is None:
+            documents = pipeline.close_due(timestamp)
+        else:
+            started = time.perf_counter()
+            documents = pipeline.process(frame, timestamp)
+            del frame  # released before anything else runs: no frame outlives its step
+            if adaptive is not None:
+                adaptive.after_frame(time.perf_counter() - started)
         for document in documents:
             emit(document)
         if on_frame is not None:

@@ -49,20 +49,27 @@ class WindowAggregator:
     def add(self, timestamp: float, crossings: list[Crossing],
             visitors: list | None = None, behaviour: BehaviourFrame | None = None) -> list[dict]:
         """Account one processed frame; returns the documents of windows it closed."""
-        closed = []
         if self._start is None:
             self._start = math.floor(timestamp / self.window_seconds) * self.window_seconds
             self._first = timestamp
-        while timestamp >= self._start + self.window_seconds:
-            closed.append(self._emit())
-            self._start += self.window_seconds
-            self._first = self._start
+        closed = self.close_due(timestamp)
         self._frames += 1
         for crossing in crossings:
             self._lines[crossing.line][crossing.direction] += 1
         self._add_visitors(visitors or ())
         if behaviour is not None and self.behaviour is not None:
             self.behaviour.add(behaviour)
+        return closed
+
+    def close_due(self, now: float) -> list[dict]:
+        """The windows that ended by `now`. Frames call it, and so does a live camera that is
+        down: its windows close on time, as windows without frames (observed 0), rather
+        than when the stream comes back."""
+        closed = []
+        while self._start is not None and now >= self._start + self.window_seconds:
+            closed.append(self._emit())
+            self._start += self.window_seconds
+            self._first = self._start
         return closed
 
     def _add_visitors(self, visitors) -> None:

@@ -86,8 +86,6 @@ def run(args, handoff, config, camera) -> int:
                               load_demographics(config), load_pose(config))
     out = Handoff(handoff, config.store_id, camera.id, pipeline, source.stats)
     out.progress(force=True)  # ready: the publisher tells systemd
-    if hasattr(source, "on_tick"):
-        source.on_tick = out.progress
     run_frames(pipeline, source, out.window, on_frame=lambda _t: out.progress())
     out.progress(force=True)
     return 0

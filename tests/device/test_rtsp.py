@@ -109,3 +109,41 @@ def test_a_refused_rtsp_url_is_one_clear_line(tmp_path, models_dir):
     assert len(lines) == 1 and f"rtsp://127.0.0.1:{port}/cam" in lines[0]
     assert "cannot open the stream" in lines[0]
     assert time.monotonic() - started < 30
+
+
+def test_windows_close_on_time_while_the_camera_is_down(tmp_path, models_dir):
+    """With the stream gone no frame comes, yet each window still closes when it ends, as a
+    window without frames (observed 0), not when the stream comes back."""
+    from datetime import datetime
+
+    port = _free_port()
+    server = _start_server(port, CLIPS / "OneLeaveShop1front.mpg")
+    config = _config(tmp_path, models_dir, f"rtsp://127.0.0.1:{port}/cam")
+    out_path, err_path = tmp_path / "windows.jsonl", tmp_path / "stderr.txt"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        appliance = subprocess.Popen([sys.executable, "-m", "appliance.device.cli", "run",
+                                      "--config", str(config)], stdout=out, stderr=err)
+    arrived: dict[str, float] = {}  # window_end -> when its line appeared here
+
+    def read() -> list[dict]:
+        documents = [json.loads(line) for line in out_path.read_text().splitlines() if line]
+        for document in documents:
+            arrived.setdefault(document["window_end"], time.time())
+        return documents
+
+    try:
+        wait_for(lambda: read(), 40, err_path.read_text, poll=0.2)
+        _kill(server)
+        wait_for(lambda: "stream lost" in err_path.read_text(), 20, err_path.read_text, poll=0.5)
+        wait_for(lambda: sum(d["observed_seconds"] == 0 for d in read()) >= 3, 30,
+                 err_path.read_text, poll=0.2)
+    finally:
+        appliance.send_signal(signal.SIGTERM)
+        appliance.wait(30)
+    down = [d for d in read() if d["observed_seconds"] == 0]
+    for document in down:
+        assert document["partial"] is True and document["lines"]["shop_door"] == \
+            {"in": 0, "out": 0}
+        end = datetime.fromisoformat(document["window_end"].replace("Z", "+00:00"))
+        # Ticks come about once a second; a loaded machine adds a little.
+        assert arrived[document["window_end"]] - end.timestamp() < 3.0

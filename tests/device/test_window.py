@@ -46,3 +46,21 @@ def test_a_gap_emits_the_empty_windows_in_between():
         "1970-01-01T00:00:00.000Z", "1970-01-01T00:00:10.000Z", "1970-01-01T00:00:20.000Z"]
     assert closed[0]["partial"] is False and closed[0]["observed_seconds"] == 10
     assert closed[1]["partial"] is True and closed[1]["observed_seconds"] == 0  # an outage
+
+
+def test_windows_close_on_time_without_frames():
+    """A live camera that is down: close_due closes each window as it ends, without frames
+    (observed 0), and the next frame lands in the window it belongs to."""
+    windows = WindowAggregator("s1", "cam", ["door"], 60, "wall")
+    start = 1_800_000_010.0
+    windows.add(start, [Crossing("door", "in", start)])
+    assert windows.close_due(start + 49) == []
+    [first] = windows.close_due(start + 50)  # its end: hh:mm+1:00
+    assert first["lines"] == {"door": {"in": 1, "out": 0}} and first["observed_seconds"] == 60
+    [empty, empty2] = windows.close_due(start + 170)
+    assert empty["observed_seconds"] == 0 and empty["partial"] is True
+    assert empty["lines"] == {"door": {"in": 0, "out": 0}}
+    assert empty2["window_start"] > empty["window_start"]
+    assert windows.add(start + 175, []) == []  # the open window started at +170's minute
+    [last] = windows.flush()
+    assert last["window_start"].endswith(":00.000Z") and last["observed_seconds"] == 60

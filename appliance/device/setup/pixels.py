@@ -114,6 +114,8 @@ def plate(args, send, _drawing) -> int:
 
     added = 0
     for frame, _timestamp in source:
+        if frame is None:  # the camera is down for now
+            continue
         builder.add(frame)
         del frame
         added += 1

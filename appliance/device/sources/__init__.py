@@ -127,7 +127,6 @@ class StreamSource:
                  label: str | None = None):
         self.source = source
         self.label = redact_url(label or source)
-        self.on_tick = lambda: None  # called while waiting to reconnect: a heartbeat
         self.rate = RateCap(max_fps)  # a live source's cap moves: performance.adaptive_rate
         self.stop = stop or threading.Event()
         self.backoff = backoff
@@ -151,15 +150,17 @@ class StreamSource:
         capture.release()
         return None
 
-    def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
+    def __iter__(self) -> Iterator[tuple[np.ndarray | None, float]]:
         rate = self.rate
         delay = self.backoff[0]
         try:
             while not self.stop.is_set():
                 if self._capture is None:
-                    # Wait, then try again, doubling the wait up to the cap.
-                    self.on_tick()
-                    if self.stop.wait(delay):
+                    # Wait, then try again, doubling the wait up to the cap; meanwhile a
+                    # frameless item about every second, so that the camera's windows close
+                    # on time and its loop still shows it turns.
+                    yield from self._idle(delay)
+                    if self.stop.is_set():
                         break
                     delay = min(delay * 2, self.backoff[1])
                     self._capture = self._open()
@@ -189,6 +190,17 @@ class StreamSource:
         finally:
             if self._capture is not None:
                 self._capture.release()
+
+
+    IDLE_TICK = 1.0
+
+    def _idle(self, seconds: float) -> Iterator[tuple[None, float]]:
+        deadline = time.monotonic() + seconds
+        while True:
+            yield None, time.time()
+            left = deadline - time.monotonic()
+            if left <= 0 or self.stop.wait(min(self.IDLE_TICK, left)):
+                return
 
 
 class PiCameraSource:
