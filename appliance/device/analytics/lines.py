@@ -2,17 +2,24 @@
 
 Rule (decided and documented): a person's side of the line is decided only while their
 foot point (bottom centre of the box) is outside a band of +/- `band` box heights around
-the line. A crossing counts when the decided side changes and the path between
+the line. A crossing counts when a moving track's decided side changes and the path between
 the two decided positions passes through the line segment (not its extension). So:
 - feet hovering or a box flickering on the line change nothing (they stay in the band);
 - a person who steps into the band and back is not counted;
-- a track that breaks and resumes under a new id starts with no side, so it cannot count a
-  crossing it did not see; a track that breaks inside the band hands its side on to a new
-  track that appears close by within `handover_seconds`, so the crossing is counted once;
+- a track keeps the side it was first seen on until it counts as moving, so someone first
+  detected just outside the band who walks straight through is counted once they have
+  travelled (not lost because the side moved on while they were still "not moving");
+- a track first seen inside the band (a door camera often first sees people on the
+  threshold) counts when it leaves the band on one side, moving: it came from the other;
+- a track that breaks near the line hands its side to a new track first seen close by
+  within `handover_seconds` (the same person re-found), so the crossing is counted once;
+  only a track's first sighting can take a side over, never a track reset by a jump;
 - tracks that never moved (mannequins, posters) are never counted;
 - a foot point that jumps faster than a person walks (a box merging with a mannequin, an
   identity switch between two people) loses its side, so it cannot count a crossing that
   belongs to someone else's past.
+Everything is in box heights and seconds of media time, so the rule holds at any
+processing rate (25 down to 5 frames a second, tests/device/test_replay.py).
 """
 
 from __future__ import annotations
@@ -35,8 +42,9 @@ class Crossing:
 
 @dataclass
 class _Side:
-    side: int  # +1 in side, -1 out side
-    foot: np.ndarray  # foot point where the side was last decided
+    side: int  # +1 in side, -1 out side; 0: first seen inside the band, side still open
+    foot: np.ndarray  # foot point where the side was last decided (or first seen)
+    band: float = 0.0  # side 0: the band's half-width when first seen, pixels
 
 
 @dataclass
@@ -50,6 +58,7 @@ class _Orphan:
 class LineCounter:
     handover_seconds = 2.0
     max_speed = 2.0  # box heights per second: a brisk walk is about one
+    max_growth = 1.5  # box height ratio between two looks at the same person
 
     def __init__(self, line: LineConfig, counting: CountingConfig, scale=(1.0, 1.0)):
         self.name = line.name
@@ -79,21 +88,25 @@ class LineCounter:
             distance = (feet - self.a) @ self.normal
             bands = np.maximum(self.counting.band * heights, self.counting.min_band_px)
             for k, track_id in enumerate(tracks.ids.tolist()):
+                inside_band = abs(distance[k]) <= bands[k]
                 last = self._last.get(track_id)
-                if last is not None and self._jumped(last, feet[k], heights[k], timestamp):
+                if last is None:  # first sighting
+                    self._first_seen(track_id, feet[k], heights[k], timestamp, inside_band)
+                elif self._jumped(last, feet[k], heights[k], timestamp):
                     self._sides.pop(track_id, None)
                 self._last[track_id] = (feet[k], heights[k], timestamp)
                 self._missing.pop(track_id, None)
-                previous = self._sides.get(track_id)
-                if previous is None:
-                    previous = self._adopt(track_id, feet[k], heights[k], timestamp)
-                if abs(distance[k]) <= bands[k]:
+                if inside_band:
                     continue  # undecided inside the band
                 side = 1 if distance[k] > 0 else -1
-                self._sides[track_id] = _Side(side, feet[k])
-                if previous is None or previous.side == side or not tracks.moving[k]:
+                previous = self._sides.get(track_id)
+                if previous is None or previous.side == side:
+                    self._sides[track_id] = _Side(side, feet[k])
                     continue
-                if self._through_segment(previous.foot, feet[k]):
+                if not (tracks.moving[k] or self._left_threshold(previous, feet[k])):
+                    continue  # keep the earlier side until the track has travelled
+                self._sides[track_id] = _Side(side, feet[k])
+                if self._through_segment(previous, feet[k]):
                     direction = "in" if side > 0 else "out"
                     self.counts[direction] += 1
                     crossings.append(Crossing(self.name, direction, timestamp, track_id))
@@ -104,10 +117,23 @@ class LineCounter:
             self._missing.pop(track_id, None)
         return crossings
 
+    def _first_seen(self, track_id: int, foot: np.ndarray, height: float, timestamp: float,
+                    inside_band: bool) -> None:
+        """A new track near the line: the same person re-found (take over the side of a
+        track that vanished close by), or someone first seen on the threshold (side open)."""
+        band = max(self.counting.band * height, self.counting.min_band_px)
+        if abs(float((foot - self.a) @ self.normal)) > 2 * band:
+            return
+        orphan = self._adopt(foot, height)
+        if orphan is not None:
+            self._sides[track_id] = orphan
+        elif inside_band:
+            self._sides[track_id] = _Side(0, foot, band)
+
     def _note_missing(self, present: set[int], timestamp: float) -> None:
         """Remember tracks that vanished near the line: a new id may be the same person."""
         for track_id, side in self._sides.items():
-            if track_id in present or track_id in self._missing:
+            if track_id in present or track_id in self._missing or side.side == 0:
                 continue
             foot, height, _ = self._last[track_id]
             band = max(self.counting.band * height, self.counting.min_band_px)
@@ -117,25 +143,29 @@ class LineCounter:
                          if timestamp - o.timestamp > self.handover_seconds]:
             del self._missing[track_id]
 
-    def _adopt(self, track_id: int, foot: np.ndarray, height: float,
-               timestamp: float) -> _Side | None:
-        """A new track close to where another vanished near the line takes over its side.
-
-        The vanished track loses its side, so if it comes back it cannot count the same
-        crossing again.
-        """
-        best_id, best = None, None
+    def _adopt(self, foot: np.ndarray, height: float) -> _Side | None:
+        """The side of the nearest track that vanished near the line within a box height
+        of this new one. The vanished track loses its side, so if it comes back it cannot
+        count the same crossing again."""
+        best_id, best_distance = None, None
         for old_id, orphan in self._missing.items():
-            reach = max(height, orphan.height)
-            if np.hypot(*(orphan.foot - foot)) <= reach and \
-                    (best is None or orphan.timestamp > best.timestamp):
-                best_id, best = old_id, orphan
-        if best is None:
+            distance = float(np.hypot(*(orphan.foot - foot)))
+            if distance <= max(height, orphan.height) and \
+                    (best_distance is None or distance < best_distance):
+                best_id, best_distance = old_id, distance
+        if best_id is None:
             return None
-        del self._missing[best_id]
+        orphan = self._missing.pop(best_id)
         self._sides.pop(best_id, None)
-        self._sides[track_id] = best.side
-        return best.side
+        return orphan.side
+
+    @staticmethod
+    def _left_threshold(previous: _Side, foot: np.ndarray) -> bool:
+        """First seen on the threshold and since walked two bands away: a person walking
+        through, not a box flickering on the line (the walkway beyond a door can be too
+        shallow for the tracker's `min_travel`)."""
+        return previous.side == 0 and \
+            float(np.hypot(*(foot - previous.foot))) >= 2 * previous.band
 
     def _jumped(self, last, foot: np.ndarray, height: float, timestamp: float) -> bool:
         """Did the foot point move faster than anyone walks? Then the box merged with
@@ -144,15 +174,17 @@ class LineCounter:
         last_foot, last_height, last_time = last
         seconds = max(timestamp - last_time, 0.04)
         size = min(height, last_height)
+        if max(height, last_height) > self.max_growth * size:
+            return True  # no one doubles in size between looks: another box took the id
         return float(np.hypot(*(foot - last_foot))) > self.max_speed * size * seconds + 0.1 * size
 
-    def _through_segment(self, p: np.ndarray, q: np.ndarray) -> bool:
-        """Does the path p -> q cross the line between its end points (a little slack)?"""
+    def _through_segment(self, previous: _Side, q: np.ndarray) -> bool:
+        """Does the path from the earlier position to q cross the line between its end
+        points (a little slack)? From inside the band: was it first seen over the segment?"""
+        p = previous.foot
         dp = float((p - self.a) @ self.normal)
         dq = float((q - self.a) @ self.normal)
-        if dp == dq:
-            return False
-        point = p + (q - p) * (dp / (dp - dq))
+        point = p if previous.side == 0 else p + (q - p) * (dp / (dp - dq))
         along = float((point - self.a) @ (self.b - self.a)) / self.length**2
         slack = 0.05
         return -slack <= along <= 1 + slack

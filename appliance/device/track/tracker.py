@@ -82,7 +82,7 @@ class Tracker:
                     means[i, 7] = 0  # a lost box should not keep growing or shrinking
             step = timestamp - self._last_timestamp if self._last_timestamp is not None else 0.04
             means, covs = kalman.predict(means, np.stack([t.cov for t in tracks]),
-                                         steps_per_25fps=max(step * 25, 1.0))
+                                         seconds=max(step, 1e-3))
             boxes = kalman.xyah_to_xyxy(means[:, :4])
             for t, m, c, b in zip(tracks, means, covs, boxes, strict=True):
                 t.mean, t.cov, t.xyxy, t.matched = m, c, b, False
@@ -135,9 +135,10 @@ class Tracker:
         )
 
     def fastest(self) -> float:
-        """The fastest person's speed (Kalman velocity) in box heights a second, among the
-        tracks seen in the last update (a lost one may have left the view)."""
-        speeds = [np.hypot(t.mean[4], t.mean[5]) * 25 / max(t.mean[3], 1.0)
+        """The fastest person's speed (Kalman velocity, per second of media time) in box
+        heights a second, among the tracks seen in the last update (a lost one may have
+        left the view)."""
+        speeds = [np.hypot(t.mean[4], t.mean[5]) / max(t.mean[3], 1.0)
                   for t in self._tracks if t.confirmed and not t.lost]
         return max(speeds, default=0.0)
 
