@@ -14,6 +14,11 @@ the two decided positions passes through the line segment (not its extension). S
 - a track that breaks near the line hands its side to a new track first seen close by
   within `handover_seconds` (the same person re-found), so the crossing is counted once;
   only a track's first sighting can take a side over, never a track reset by a jump;
+- people who cross together (side by side, or one hidden behind the other) often make one
+  box, so one track, while they cross: a new track that appears inside the box of a track
+  that crossed within `split_seconds`, on the side it crossed to, is the companion coming
+  out from behind and counts the same crossing late (as commercial counters do); each
+  crossing lends itself to one such split;
 - tracks that never moved (mannequins, posters) are never counted;
 - a foot point that jumps faster than a person walks (a box merging with a mannequin, an
   identity switch between two people) loses its side, so it cannot count a crossing that
@@ -48,6 +53,15 @@ class _Side:
 
 
 @dataclass
+class _Lend:
+    """A crossing that a companion hidden in the same box may still claim."""
+
+    side: int
+    box: np.ndarray  # the crosser's box when it was last seen
+    timestamp: float
+
+
+@dataclass
 class _Orphan:
     side: _Side
     foot: np.ndarray
@@ -59,6 +73,7 @@ class LineCounter:
     handover_seconds = 2.0
     max_speed = 2.0  # box heights per second: a brisk walk is about one
     max_growth = 1.5  # box height ratio between two looks at the same person
+    split_seconds = 3.0
 
     def __init__(self, line: LineConfig, counting: CountingConfig, scale=(1.0, 1.0)):
         self.name = line.name
@@ -77,6 +92,7 @@ class LineCounter:
         # last foot point, box height and time seen, per track id
         self._last: dict[int, tuple[np.ndarray, float, float]] = {}
         self._missing: dict[int, _Orphan] = {}  # vanished near the line, by old id
+        self._lends: dict[int, _Lend] = {}  # recent crossings, by crosser id
         self.counts = {"in": 0, "out": 0}
 
     def update(self, tracks: Tracks, timestamp: float) -> list[Crossing]:
@@ -90,8 +106,16 @@ class LineCounter:
             for k, track_id in enumerate(tracks.ids.tolist()):
                 inside_band = abs(distance[k]) <= bands[k]
                 last = self._last.get(track_id)
+                if track_id in self._lends:
+                    self._lends[track_id].box = tracks.xyxy[k].astype(np.float64)
                 if last is None:  # first sighting
                     self._first_seen(track_id, feet[k], heights[k], timestamp, inside_band)
+                    if not inside_band:
+                        side = 1 if distance[k] > 0 else -1
+                        split = self._split_from(feet[k], side, timestamp)
+                        if split is not None:
+                            crossings.append(self._count(side, timestamp, track_id))
+                            self._sides[track_id] = _Side(side, feet[k])
                 elif self._jumped(last, feet[k], heights[k], timestamp):
                     self._sides.pop(track_id, None)
                 self._last[track_id] = (feet[k], heights[k], timestamp)
@@ -107,15 +131,33 @@ class LineCounter:
                     continue  # keep the earlier side until the track has travelled
                 self._sides[track_id] = _Side(side, feet[k])
                 if self._through_segment(previous, feet[k]):
-                    direction = "in" if side > 0 else "out"
-                    self.counts[direction] += 1
-                    crossings.append(Crossing(self.name, direction, timestamp, track_id))
+                    crossings.append(self._count(side, timestamp, track_id))
+                    self._lends[track_id] = _Lend(side, tracks.xyxy[k].astype(np.float64),
+                                                  timestamp)
         self._note_missing(present, timestamp)
+        for track_id in [i for i, lend in self._lends.items()
+                         if timestamp - lend.timestamp > self.split_seconds]:
+            del self._lends[track_id]
         for track_id in tracks.ended:
             self._sides.pop(track_id, None)
             self._last.pop(track_id, None)
             self._missing.pop(track_id, None)
         return crossings
+
+    def _count(self, side: int, timestamp: float, track_id: int) -> Crossing:
+        direction = "in" if side > 0 else "out"
+        self.counts[direction] += 1
+        return Crossing(self.name, direction, timestamp, track_id)
+
+    def _split_from(self, foot: np.ndarray, side: int, timestamp: float) -> int | None:
+        """The crosser whose box this new track's foot point stands in, on the side it
+        crossed to: the crossing is lent to the new track, once."""
+        for crosser, lend in self._lends.items():
+            x1, y1, x2, y2 = lend.box
+            if lend.side == side and x1 <= foot[0] <= x2 and y1 <= foot[1] <= y2 + 0.1 * (y2 - y1):
+                del self._lends[crosser]
+                return crosser
+        return None
 
     def _first_seen(self, track_id: int, foot: np.ndarray, height: float, timestamp: float,
                     inside_band: bool) -> None:
