@@ -9,11 +9,14 @@ import signal
 import subprocess
 import sys
 
+import pytest
 import yaml
 
+from appliance.device.sources import StreamClock
 from tests.conftest import CLIPS, NAMESPACES, REPO, wait_for
 from tests.device.test_rtsp import _free_port, _kill, _start_server, pytestmark  # noqa: F401
 
+BUSY = 4  # busy loops sharing the core: the appliance gets about a fifth of it
 LOOP_SECONDS = 295 / 25  # OneLeaveShop1front: one shopper walks out about 7.6 s into it
 
 
@@ -24,7 +27,7 @@ def _windows(path):
 def test_counts_stay_exact_when_the_cpu_is_starved(tmp_path, models_dir):
     core = str(max(os.sched_getaffinity(0)))
     busy = [subprocess.Popen(["taskset", "-c", core, sys.executable, "-c", "while True: pass"])
-            for _ in range(2)]
+            for _ in range(BUSY)]
     port = _free_port()
     server = _start_server(port, CLIPS / "OneLeaveShop1front.mpg")
     raw = yaml.safe_load((REPO / "examples" / "caviar-front.yaml").read_text())
@@ -62,3 +65,19 @@ def test_counts_stay_exact_when_the_cpu_is_starved(tmp_path, models_dir):
     outs = sum(w["lines"]["shop_door"]["out"] for w in windows)
     ins = sum(w["lines"]["shop_door"]["in"] for w in windows)
     assert (ins, outs) == (0, 2), (ins, outs, err_path.read_text()[-2000:])
+
+
+def test_frames_read_from_a_backlog_keep_the_time_they_were_sent():
+    clock = StreamClock()
+    # 25 fps arriving live, 30 ms network delay
+    stamps = [clock.stamp(k * 0.04, 100.03 + k * 0.04) for k in range(1, 11)]
+    assert stamps == pytest.approx([100.03 + k * 0.04 for k in range(1, 11)])
+    # the board stalls for a second, then reads the 25 waiting frames within 25 ms
+    backlog = [clock.stamp(k * 0.04, 101.5 + (k - 11) * 0.001) for k in range(11, 36)]
+    assert backlog == pytest.approx([100.03 + k * 0.04 for k in range(11, 36)])  # as sent
+    # a restarted stream (PTS from 0 again) is stamped by the wall clock, never backwards
+    assert clock.stamp(0.0, 102.0) == 102.0
+    assert clock.stamp(0.04, 102.07) == pytest.approx(102.07)
+    # no usable PTS (a camera that gives none): the time the frame was read
+    fresh = StreamClock()
+    assert [fresh.stamp(0.0, t) for t in (5.0, 5.1, 5.2)] == [5.0, 5.1, 5.2]
