@@ -128,3 +128,15 @@ def test_a_box_that_halves_in_height_loses_its_side():
     small = Tracks(np.array([4]), np.array([[140, 85 - 25, 160, 85]], np.float32),
                    np.ones(1, np.float32), np.array([True]))
     assert counter.update(small, 1.8) == []  # slow enough for a walk, not for a shrink
+
+
+def test_one_odd_look_does_not_lose_the_side():
+    """A partial box for one look (the foot point jumps up, the box halves) and then the
+    person is back on their path: still the same person, the crossing counts."""
+    counter = _counter()
+    crossings = _walk(counter, 5, [130, 125, 120, 115, 110], step=0.1)  # 1 height/s
+    odd = Tracks(np.array([5]), np.array([[140, 70 - 25, 160, 70]], np.float32),
+                 np.ones(1, np.float32), np.array([True]))
+    crossings += counter.update(odd, 0.5)  # on the line's other side, half the height
+    crossings += _walk(counter, 5, [93, 88, 84, 80], t0=0.6, step=0.1)  # back, beyond
+    assert [c.direction for c in crossings] == ["in"]

@@ -30,7 +30,7 @@ def _tud(sequence):
     (_tud("TUD-Stadtmitte") + ["--line", "320,0,320,480"], 1, 0),
     (_tud("TUD-Stadtmitte") + ["--line", "320,0,320,480"], 5, 0),  # 5 fps
     (_tud("TUD-Campus") + ["--line", "320,0,320,480"], 5, 0),
-    (_tud("TUD-Campus") + ["--line", "320,0,320,480"], 1, 1),
+    (_tud("TUD-Campus") + ["--line", "320,0,320,480"], 1, 0),
     # PETS09-S2L1: many people walk in pairs, one often hidden behind the other
     (PETS + ["--line", "384,0,384,576"], 1, 2),
 ])

@@ -22,7 +22,8 @@ the two decided positions passes through the line segment (not its extension). S
 - tracks that never moved (mannequins, posters) are never counted;
 - a foot point that jumps faster than a person walks (a box merging with a mannequin, an
   identity switch between two people) loses its side, so it cannot count a crossing that
-  belongs to someone else's past.
+  belongs to someone else's past; if the next look is back on the path from before the
+  jump, it was one odd box (a partial detection) and the side comes back.
 Everything is in box heights and seconds of media time, so the rule holds at any
 processing rate (25 down to 5 frames a second, tests/device/test_replay.py).
 """
@@ -93,6 +94,8 @@ class LineCounter:
         self._last: dict[int, tuple[np.ndarray, float, float]] = {}
         self._missing: dict[int, _Orphan] = {}  # vanished near the line, by old id
         self._lends: dict[int, _Lend] = {}  # recent crossings, by crosser id
+        # side and last look before a jump, kept for one more look
+        self._glitches: dict[int, tuple[_Side, tuple]] = {}
         self.counts = {"in": 0, "out": 0}
 
     def update(self, tracks: Tracks, timestamp: float) -> list[Crossing]:
@@ -116,8 +119,19 @@ class LineCounter:
                         if split is not None:
                             crossings.append(self._count(side, timestamp, track_id))
                             self._sides[track_id] = _Side(side, feet[k])
+                elif track_id in self._glitches and \
+                        not self._jumped(self._glitches[track_id][1], feet[k], heights[k],
+                                         timestamp):
+                    # back where it was before one odd look (a partial box): same person
+                    self._sides[track_id] = self._glitches.pop(track_id)[0]
                 elif self._jumped(last, feet[k], heights[k], timestamp):
-                    self._sides.pop(track_id, None)
+                    side = self._sides.pop(track_id, None)
+                    if side is not None and track_id not in self._glitches:
+                        self._glitches[track_id] = (side, last)
+                    else:
+                        self._glitches.pop(track_id, None)
+                else:
+                    self._glitches.pop(track_id, None)
                 self._last[track_id] = (feet[k], heights[k], timestamp)
                 self._missing.pop(track_id, None)
                 if inside_band:
@@ -139,6 +153,7 @@ class LineCounter:
                          if timestamp - lend.timestamp > self.split_seconds]:
             del self._lends[track_id]
         for track_id in tracks.ended:
+            self._glitches.pop(track_id, None)
             self._sides.pop(track_id, None)
             self._last.pop(track_id, None)
             self._missing.pop(track_id, None)
