@@ -27,11 +27,13 @@ def xyah_to_xyxy(xyah: np.ndarray) -> np.ndarray:
                      xyah[..., 0] + w / 2, xyah[..., 1] + h / 2], -1)
 
 
-def initiate(xyah: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def initiate(xyah: np.ndarray, seconds: float = 0.04) -> tuple[np.ndarray, np.ndarray]:
+    """A new track's state; `seconds` between looks, so the velocity's spread is
+    ByteTrack's per-frame one at the camera's rate (the same filter at any fixed rate)."""
     mean = np.concatenate([xyah, np.zeros(4)])
     h = xyah[3]
-    std = np.array([2 * _POS * h, 2 * _POS * h, 1e-2, 2 * _POS * h,
-                    10 * _VEL * h, 10 * _VEL * h, 1e-5, 10 * _VEL * h])
+    vel = 10 * _VEL * h / (25 * seconds)
+    std = np.array([2 * _POS * h, 2 * _POS * h, 1e-2, 2 * _POS * h, vel, vel, 1e-5, vel])
     return mean, np.diag(std**2)
 
 
