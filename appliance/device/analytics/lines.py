@@ -10,7 +10,8 @@ the two decided positions passes through the line segment (not its extension). S
   detected just outside the band who walks straight through is counted once they have
   travelled (not lost because the side moved on while they were still "not moving");
 - a track first seen inside the band (a door camera often first sees people on the
-  threshold) counts when it leaves the band on one side, moving: it came from the other;
+  threshold) counts when it leaves the band on one side, moving or two bands from where it
+  appeared: it came from the other side;
 - a track that breaks near the line hands its side to a new track first seen close by
   within `handover_seconds` (the same person re-found), so the crossing is counted once;
   only a track's first sighting can take a side over, never a track reset by a jump;
@@ -115,8 +116,7 @@ class LineCounter:
                     self._first_seen(track_id, feet[k], heights[k], timestamp, inside_band)
                     if not inside_band:
                         side = 1 if distance[k] > 0 else -1
-                        split = self._split_from(feet[k], side, timestamp)
-                        if split is not None:
+                        if self._split_from(feet[k], side):
                             crossings.append(self._count(side, timestamp, track_id))
                             self._sides[track_id] = _Side(side, feet[k])
                 elif track_id in self._glitches and \
@@ -164,15 +164,15 @@ class LineCounter:
         self.counts[direction] += 1
         return Crossing(self.name, direction, timestamp, track_id)
 
-    def _split_from(self, foot: np.ndarray, side: int, timestamp: float) -> int | None:
-        """The crosser whose box this new track's foot point stands in, on the side it
-        crossed to: the crossing is lent to the new track, once."""
+    def _split_from(self, foot: np.ndarray, side: int) -> bool:
+        """Does this new track's foot point stand in the box of a recent crosser, on the
+        side it crossed to? Then that crossing is lent to the new track, once."""
         for crosser, lend in self._lends.items():
             x1, y1, x2, y2 = lend.box
             if lend.side == side and x1 <= foot[0] <= x2 and y1 <= foot[1] <= y2 + 0.1 * (y2 - y1):
                 del self._lends[crosser]
-                return crosser
-        return None
+                return True
+        return False
 
     def _first_seen(self, track_id: int, foot: np.ndarray, height: float, timestamp: float,
                     inside_band: bool) -> None:
