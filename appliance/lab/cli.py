@@ -39,6 +39,23 @@ def add_commands(sub) -> None:
     e.add_argument("--high-score", type=float, default=0.8)
     e.add_argument("--new-track-score", type=float, default=0.9)
     e.set_defaults(func=cmd_eval_fragments)
+    e = esub.add_parser("lines", help="line-counting accuracy on MOTChallenge data: public "
+                        "detections through the tracker and counter, truth from the "
+                        "ground-truth foot points")
+    e.add_argument("--truth", required=True, help="gt.txt (MOTChallenge) or CVML .xml")
+    e.add_argument("--detections", required=True, help="public detections (det.txt)")
+    e.add_argument("--line", required=True, metavar="X1,Y1,X2,Y2",
+                   help="the counting segment in pixels; in is to its left unless --in-side")
+    e.add_argument("--in-side", metavar="X,Y", help="a point on the in side of the line")
+    e.add_argument("--frame-offset", type=int, default=0,
+                   help="add N to truth frame numbers (PETS/ETH XML: 1)")
+    e.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the sequence (default: seqinfo.ini, else 25)")
+    e.add_argument("--every", type=int, default=1, help="keep every Nth frame (lower rate)")
+    e.add_argument("--high-score", type=float, default=0.8,
+                   help="tracker high-score threshold; public detections score high (0.8)")
+    e.add_argument("--new-track-score", type=float, default=0.9)
+    e.set_defaults(func=cmd_eval_lines)
     e = esub.add_parser("age", help="age and gender accuracy on labelled face crops")
     e.add_argument("directory", help="UTKFace-style crops: {age}_{gender}_*.jpg")
     e.add_argument("--face-size", type=int, metavar="PX",
@@ -97,6 +114,36 @@ def cmd_eval_fragments(args) -> int:
     fps = args.fps or sequence_fps(args.detections)
     print(json.dumps(ids_per_person(truth, load_sequence(args.detections), fps,
                                     Tracker(config))))
+    return 0
+
+
+def _numbers(text: str, count: int, option: str) -> list[float]:
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != count:
+        raise ApplianceError(f"{option} {text}: expected {count} numbers separated by commas")
+    return values
+
+
+def cmd_eval_lines(args) -> int:
+    from appliance.device.track.tracker_config import TrackerConfig
+    from appliance.lab.eval.lines import evaluate_line
+    from appliance.lab.eval.mot import load_sequence, sequence_fps
+
+    x1, y1, x2, y2 = _numbers(args.line, 4, "--line")
+    if (x1, y1) == (x2, y2):
+        raise ApplianceError(f"--line {args.line}: the two end points are the same")
+    in_side = _numbers(args.in_side, 2, "--in-side") if args.in_side else None
+    if args.every < 1:
+        raise ApplianceError(f"--every {args.every}: expected a whole number of at least 1")
+    truth = load_sequence(args.truth, truth=True, frame_offset=args.frame_offset)
+    detections = load_sequence(args.detections)
+    fps = args.fps or sequence_fps(args.detections)
+    config = TrackerConfig(high_score=args.high_score, new_track_score=args.new_track_score)
+    print(json.dumps(evaluate_line(truth, detections, [(x1, y1), (x2, y2)], in_side, fps,
+                                   args.every, config)))
     return 0
 
 

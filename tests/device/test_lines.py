@@ -82,3 +82,61 @@ def test_a_box_that_jumps_loses_its_side():
     _walk(counter, 3, [60, 60, 60], moving=True, step=0.04)
     crossings = counter.update(_tracks([(3, 150, 135, True)]), 0.16)
     assert crossings == []
+
+
+def test_first_seen_just_outside_the_band_and_walking_straight_in_counts():
+    """Side kept until the track counts as moving: a person first detected 0.3 box heights
+    from the line who walks in is counted once, when they have travelled."""
+    counter = _counter()
+    ys = np.linspace(100 + 0.3 * HEIGHT, 100 - 0.6 * HEIGHT, 12)
+    moving = [abs(y - ys[0]) >= 0.5 * HEIGHT for y in ys]
+    crossings = []
+    for k, (y, m) in enumerate(zip(ys, moving, strict=True)):
+        crossings += counter.update(_tracks([(1, 150, y, m)]), k * 0.2)  # 5 fps
+    assert [c.direction for c in crossings] == ["in"]
+
+
+def test_first_seen_on_the_threshold_counts_once_it_walks_away():
+    counter = _counter()
+    # first seen on the line (a door camera's common case), then walks out; not yet
+    # "moving" by the tracker's 0.5 box heights, but two bands away from where it appeared
+    crossings = _walk(counter, 1, [100, 102, 106, 110, 115, 120], moving=False, step=0.2)
+    assert [c.direction for c in crossings] == ["out"]
+    assert _walk(counter, 1, [125, 130, 126], moving=True, t0=1.2, step=0.2) == []
+
+
+def test_a_box_flickering_on_the_line_where_it_appeared_is_not_counted():
+    counter = _counter()
+    assert _walk(counter, 1, [100, 107, 100, 93, 100, 107], moving=False, step=0.2) == []
+
+
+def test_a_track_reset_by_a_jump_takes_no_side_from_a_vanished_one():
+    counter = _counter()
+    _walk(counter, 1, np.linspace(130, 101, 15))  # person A reaches the line, is lost
+    _walk(counter, 2, [40, 40, 40], t0=0.0)  # B far inside the shop
+    counter.update(_tracks([]), 0.62)
+    # B's box jumps onto the line where A vanished (a merge), then walks inside:
+    # A's crossing must not move to B.
+    crossings = _walk(counter, 2, [100, 95, 85, 75, 70], t0=0.7)
+    assert crossings == [] and counter.counts == {"in": 0, "out": 0}
+
+
+def test_a_box_that_halves_in_height_loses_its_side():
+    counter = _counter()
+    _walk(counter, 4, [125, 120, 115, 110])  # outside, walking up to the door
+    # the id moves to a box half its size just inside (a mannequin): not an entry
+    small = Tracks(np.array([4]), np.array([[140, 85 - 25, 160, 85]], np.float32),
+                   np.ones(1, np.float32), np.array([True]))
+    assert counter.update(small, 1.8) == []  # slow enough for a walk, not for a shrink
+
+
+def test_one_odd_look_does_not_lose_the_side():
+    """A partial box for one look (the foot point jumps up, the box halves) and then the
+    person is back on their path: still the same person, the crossing counts."""
+    counter = _counter()
+    crossings = _walk(counter, 5, [130, 125, 120, 115, 110], step=0.1)  # 1 height/s
+    odd = Tracks(np.array([5]), np.array([[140, 70 - 25, 160, 70]], np.float32),
+                 np.ones(1, np.float32), np.array([True]))
+    crossings += counter.update(odd, 0.5)  # on the line's other side, half the height
+    crossings += _walk(counter, 5, [93, 88, 84, 80], t0=0.6, step=0.1)  # back, beyond
+    assert [c.direction for c in crossings] == ["in"]

@@ -59,6 +59,18 @@ def test_a_one_frame_false_positive_spends_no_id():
     assert tracks.ids.tolist() == [2]
 
 
+@pytest.mark.parametrize("fps", [25, 12.5, 5])
+def test_speeds_are_per_second_whatever_the_frame_rate(fps):
+    """A walker at 1 box height a second reads 1 box height a second at any rate (motion
+    skip compares it with `walking_speed`)."""
+    tracker = Tracker()
+    for k in range(int(3 * fps)):
+        t = k / fps
+        x = 100 + 50 * t  # 50 px a second, box 50 px tall
+        tracker.update(_det([[x, 10, x + 20, 60]], [0.9]), t)
+    assert tracker.fastest() == pytest.approx(1.0, rel=0.05)
+
+
 # IDF1 of the usual open trackers on the same public detections (issue 2): our tracker
 # must reach at least the best of them.
 @pytest.mark.parametrize("sequence, truth, extra, best_open_idf1", [

@@ -2,17 +2,31 @@
 
 Rule (decided and documented): a person's side of the line is decided only while their
 foot point (bottom centre of the box) is outside a band of +/- `band` box heights around
-the line. A crossing counts when the decided side changes and the path between
+the line. A crossing counts when a moving track's decided side changes and the path between
 the two decided positions passes through the line segment (not its extension). So:
 - feet hovering or a box flickering on the line change nothing (they stay in the band);
 - a person who steps into the band and back is not counted;
-- a track that breaks and resumes under a new id starts with no side, so it cannot count a
-  crossing it did not see; a track that breaks inside the band hands its side on to a new
-  track that appears close by within `handover_seconds`, so the crossing is counted once;
+- a track keeps the side it was first seen on until it counts as moving, so someone first
+  detected just outside the band who walks straight through is counted once they have
+  travelled (not lost because the side moved on while they were still "not moving");
+- a track first seen inside the band (a door camera often first sees people on the
+  threshold) counts when it leaves the band on one side, moving or two bands from where it
+  appeared: it came from the other side;
+- a track that breaks near the line hands its side to a new track first seen close by
+  within `handover_seconds` (the same person re-found), so the crossing is counted once;
+  only a track's first sighting can take a side over, never a track reset by a jump;
+- people who cross together (side by side, or one hidden behind the other) often make one
+  box, so one track, while they cross: a new track that appears inside the box of a track
+  that crossed within `split_seconds`, on the side it crossed to, is the companion coming
+  out from behind and counts the same crossing late (as commercial counters do); each
+  crossing lends itself to one such split;
 - tracks that never moved (mannequins, posters) are never counted;
 - a foot point that jumps faster than a person walks (a box merging with a mannequin, an
   identity switch between two people) loses its side, so it cannot count a crossing that
-  belongs to someone else's past.
+  belongs to someone else's past; if the next look is back on the path from before the
+  jump, it was one odd box (a partial detection) and the side comes back.
+Everything is in box heights and seconds of media time, so the rule holds at any
+processing rate (25 down to 5 frames a second, tests/device/test_replay.py).
 """
 
 from __future__ import annotations
@@ -35,8 +49,18 @@ class Crossing:
 
 @dataclass
 class _Side:
-    side: int  # +1 in side, -1 out side
-    foot: np.ndarray  # foot point where the side was last decided
+    side: int  # +1 in side, -1 out side; 0: first seen inside the band, side still open
+    foot: np.ndarray  # foot point where the side was last decided (or first seen)
+    band: float = 0.0  # side 0: the band's half-width when first seen, pixels
+
+
+@dataclass
+class _Lend:
+    """A crossing that a companion hidden in the same box may still claim."""
+
+    side: int
+    box: np.ndarray  # the crosser's box when it was last seen
+    timestamp: float
 
 
 @dataclass
@@ -50,6 +74,8 @@ class _Orphan:
 class LineCounter:
     handover_seconds = 2.0
     max_speed = 2.0  # box heights per second: a brisk walk is about one
+    max_growth = 1.5  # box height ratio between two looks at the same person
+    split_seconds = 3.0
 
     def __init__(self, line: LineConfig, counting: CountingConfig, scale=(1.0, 1.0)):
         self.name = line.name
@@ -68,6 +94,9 @@ class LineCounter:
         # last foot point, box height and time seen, per track id
         self._last: dict[int, tuple[np.ndarray, float, float]] = {}
         self._missing: dict[int, _Orphan] = {}  # vanished near the line, by old id
+        self._lends: dict[int, _Lend] = {}  # recent crossings, by crosser id
+        # side and last look before a jump, kept for one more look
+        self._glitches: dict[int, tuple[_Side, tuple]] = {}
         self.counts = {"in": 0, "out": 0}
 
     def update(self, tracks: Tracks, timestamp: float) -> list[Crossing]:
@@ -79,35 +108,89 @@ class LineCounter:
             distance = (feet - self.a) @ self.normal
             bands = np.maximum(self.counting.band * heights, self.counting.min_band_px)
             for k, track_id in enumerate(tracks.ids.tolist()):
+                inside_band = abs(distance[k]) <= bands[k]
                 last = self._last.get(track_id)
-                if last is not None and self._jumped(last, feet[k], heights[k], timestamp):
-                    self._sides.pop(track_id, None)
+                if track_id in self._lends:
+                    self._lends[track_id].box = tracks.xyxy[k].astype(np.float64)
+                if last is None:  # first sighting
+                    self._first_seen(track_id, feet[k], heights[k], timestamp, inside_band)
+                    if not inside_band:
+                        side = 1 if distance[k] > 0 else -1
+                        if self._split_from(feet[k], side):
+                            crossings.append(self._count(side, timestamp, track_id))
+                            self._sides[track_id] = _Side(side, feet[k])
+                elif track_id in self._glitches and \
+                        not self._jumped(self._glitches[track_id][1], feet[k], heights[k],
+                                         timestamp):
+                    # back where it was before one odd look (a partial box): same person
+                    self._sides[track_id] = self._glitches.pop(track_id)[0]
+                elif self._jumped(last, feet[k], heights[k], timestamp):
+                    side = self._sides.pop(track_id, None)
+                    if side is not None and track_id not in self._glitches:
+                        self._glitches[track_id] = (side, last)
+                    else:
+                        self._glitches.pop(track_id, None)
+                else:
+                    self._glitches.pop(track_id, None)
                 self._last[track_id] = (feet[k], heights[k], timestamp)
                 self._missing.pop(track_id, None)
-                previous = self._sides.get(track_id)
-                if previous is None:
-                    previous = self._adopt(track_id, feet[k], heights[k], timestamp)
-                if abs(distance[k]) <= bands[k]:
+                if inside_band:
                     continue  # undecided inside the band
                 side = 1 if distance[k] > 0 else -1
-                self._sides[track_id] = _Side(side, feet[k])
-                if previous is None or previous.side == side or not tracks.moving[k]:
+                previous = self._sides.get(track_id)
+                if previous is None or previous.side == side:
+                    self._sides[track_id] = _Side(side, feet[k])
                     continue
-                if self._through_segment(previous.foot, feet[k]):
-                    direction = "in" if side > 0 else "out"
-                    self.counts[direction] += 1
-                    crossings.append(Crossing(self.name, direction, timestamp, track_id))
+                if not (tracks.moving[k] or self._left_threshold(previous, feet[k])):
+                    continue  # keep the earlier side until the track has travelled
+                self._sides[track_id] = _Side(side, feet[k])
+                if self._through_segment(previous, feet[k]):
+                    crossings.append(self._count(side, timestamp, track_id))
+                    self._lends[track_id] = _Lend(side, tracks.xyxy[k].astype(np.float64),
+                                                  timestamp)
         self._note_missing(present, timestamp)
+        for track_id in [i for i, lend in self._lends.items()
+                         if timestamp - lend.timestamp > self.split_seconds]:
+            del self._lends[track_id]
         for track_id in tracks.ended:
+            self._glitches.pop(track_id, None)
             self._sides.pop(track_id, None)
             self._last.pop(track_id, None)
             self._missing.pop(track_id, None)
         return crossings
 
+    def _count(self, side: int, timestamp: float, track_id: int) -> Crossing:
+        direction = "in" if side > 0 else "out"
+        self.counts[direction] += 1
+        return Crossing(self.name, direction, timestamp, track_id)
+
+    def _split_from(self, foot: np.ndarray, side: int) -> bool:
+        """Does this new track's foot point stand in the box of a recent crosser, on the
+        side it crossed to? Then that crossing is lent to the new track, once."""
+        for crosser, lend in self._lends.items():
+            x1, y1, x2, y2 = lend.box
+            if lend.side == side and x1 <= foot[0] <= x2 and y1 <= foot[1] <= y2 + 0.1 * (y2 - y1):
+                del self._lends[crosser]
+                return True
+        return False
+
+    def _first_seen(self, track_id: int, foot: np.ndarray, height: float, timestamp: float,
+                    inside_band: bool) -> None:
+        """A new track near the line: the same person re-found (take over the side of a
+        track that vanished close by), or someone first seen on the threshold (side open)."""
+        band = max(self.counting.band * height, self.counting.min_band_px)
+        if abs(float((foot - self.a) @ self.normal)) > 2 * band:
+            return
+        orphan = self._adopt(foot, height)
+        if orphan is not None:
+            self._sides[track_id] = orphan
+        elif inside_band:
+            self._sides[track_id] = _Side(0, foot, band)
+
     def _note_missing(self, present: set[int], timestamp: float) -> None:
         """Remember tracks that vanished near the line: a new id may be the same person."""
         for track_id, side in self._sides.items():
-            if track_id in present or track_id in self._missing:
+            if track_id in present or track_id in self._missing or side.side == 0:
                 continue
             foot, height, _ = self._last[track_id]
             band = max(self.counting.band * height, self.counting.min_band_px)
@@ -117,25 +200,29 @@ class LineCounter:
                          if timestamp - o.timestamp > self.handover_seconds]:
             del self._missing[track_id]
 
-    def _adopt(self, track_id: int, foot: np.ndarray, height: float,
-               timestamp: float) -> _Side | None:
-        """A new track close to where another vanished near the line takes over its side.
-
-        The vanished track loses its side, so if it comes back it cannot count the same
-        crossing again.
-        """
-        best_id, best = None, None
+    def _adopt(self, foot: np.ndarray, height: float) -> _Side | None:
+        """The side of the nearest track that vanished near the line within a box height
+        of this new one. The vanished track loses its side, so if it comes back it cannot
+        count the same crossing again."""
+        best_id, best_distance = None, None
         for old_id, orphan in self._missing.items():
-            reach = max(height, orphan.height)
-            if np.hypot(*(orphan.foot - foot)) <= reach and \
-                    (best is None or orphan.timestamp > best.timestamp):
-                best_id, best = old_id, orphan
-        if best is None:
+            distance = float(np.hypot(*(orphan.foot - foot)))
+            if distance <= max(height, orphan.height) and \
+                    (best_distance is None or distance < best_distance):
+                best_id, best_distance = old_id, distance
+        if best_id is None:
             return None
-        del self._missing[best_id]
+        orphan = self._missing.pop(best_id)
         self._sides.pop(best_id, None)
-        self._sides[track_id] = best.side
-        return best.side
+        return orphan.side
+
+    @staticmethod
+    def _left_threshold(previous: _Side, foot: np.ndarray) -> bool:
+        """First seen on the threshold and since walked two bands away: a person walking
+        through, not a box flickering on the line (the walkway beyond a door can be too
+        shallow for the tracker's `min_travel`)."""
+        return previous.side == 0 and \
+            float(np.hypot(*(foot - previous.foot))) >= 2 * previous.band
 
     def _jumped(self, last, foot: np.ndarray, height: float, timestamp: float) -> bool:
         """Did the foot point move faster than anyone walks? Then the box merged with
@@ -144,15 +231,17 @@ class LineCounter:
         last_foot, last_height, last_time = last
         seconds = max(timestamp - last_time, 0.04)
         size = min(height, last_height)
+        if max(height, last_height) > self.max_growth * size:
+            return True  # no one doubles in size between looks: another box took the id
         return float(np.hypot(*(foot - last_foot))) > self.max_speed * size * seconds + 0.1 * size
 
-    def _through_segment(self, p: np.ndarray, q: np.ndarray) -> bool:
-        """Does the path p -> q cross the line between its end points (a little slack)?"""
+    def _through_segment(self, previous: _Side, q: np.ndarray) -> bool:
+        """Does the path from the earlier position to q cross the line between its end
+        points (a little slack)? From inside the band: was it first seen over the segment?"""
+        p = previous.foot
         dp = float((p - self.a) @ self.normal)
         dq = float((q - self.a) @ self.normal)
-        if dp == dq:
-            return False
-        point = p + (q - p) * (dp / (dp - dq))
+        point = p if previous.side == 0 else p + (q - p) * (dp / (dp - dq))
         along = float((point - self.a) @ (self.b - self.a)) / self.length**2
         slack = 0.05
         return -slack <= along <= 1 + slack

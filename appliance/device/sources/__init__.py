@@ -56,6 +56,41 @@ class RateCap:
         return True
 
 
+class StreamClock:
+    """The wall-clock time of each live frame, from the stream's own timestamps (PTS).
+
+    A board too slow for every frame reads a backlog: frames that waited in the buffer come
+    out within milliseconds of each other. Stamped with the time they were read, a person
+    would seem to jump (the counter takes that for an identity switch) and the rate cap
+    would pick the oldest frames. So a frame keeps the time it was sent: its PTS plus the
+    smallest delay seen so far (the network's). Without usable PTS (a camera that gives
+    none, or a stream that restarted) it is the time the frame was read.
+    """
+
+    max_lag = 10.0  # seconds behind the wall clock before the backlog is declared lost
+
+    def __init__(self):
+        self.offset: float | None = None
+        self.last_pts: float | None = None
+        self.last: float = -np.inf
+
+    def stamp(self, pts: float | None, now: float) -> float:
+        usable = pts is not None and pts > 0 and (self.last_pts is None or pts > self.last_pts)
+        if pts is not None and self.last_pts is not None and pts < self.last_pts:
+            self.offset = None  # the stream started again (a reconnect, a loop)
+        if pts is not None and pts > 0:
+            self.last_pts = pts
+        if not usable:
+            stamp = now
+        else:
+            if self.offset is None or now - (pts + self.offset) > self.max_lag:
+                self.offset = now - pts
+            self.offset = min(self.offset, now - pts)
+            stamp = pts + self.offset
+        self.last = max(self.last, stamp)
+        return self.last
+
+
 def open_source(source: str, max_fps: float | None = None,
                 stop: threading.Event | None = None, label: str | None = None,
                 realtime: bool = False):
@@ -152,6 +187,7 @@ class StreamSource:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray | None, float]]:
         rate = self.rate
+        clock = StreamClock()
         delay = self.backoff[0]
         try:
             while not self.stop.is_set():
@@ -177,7 +213,8 @@ class StreamSource:
                     log.warning("%s: stream lost, reconnecting", self.label)
                     continue
                 delay = self.backoff[0]
-                timestamp = time.time()
+                timestamp = clock.stamp(self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000,
+                                        time.time())
                 self.stats.frames_read += 1
                 if not rate.due(timestamp):
                     self.stats.frames_skipped += 1

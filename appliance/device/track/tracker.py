@@ -80,9 +80,8 @@ class Tracker:
             for i, t in enumerate(tracks):
                 if t.lost:
                     means[i, 7] = 0  # a lost box should not keep growing or shrinking
-            step = timestamp - self._last_timestamp if self._last_timestamp is not None else 0.04
             means, covs = kalman.predict(means, np.stack([t.cov for t in tracks]),
-                                         steps_per_25fps=max(step * 25, 1.0))
+                                         seconds=self._step(timestamp))
             boxes = kalman.xyah_to_xyxy(means[:, :4])
             for t, m, c, b in zip(tracks, means, covs, boxes, strict=True):
                 t.mean, t.cov, t.xyxy, t.matched = m, c, b, False
@@ -134,10 +133,17 @@ class Tracker:
             ended=tuple(ended),
         )
 
+    def _step(self, timestamp: float) -> float:
+        """Seconds since the previous update (1/25 s for the first)."""
+        if self._last_timestamp is None:
+            return 0.04
+        return max(timestamp - self._last_timestamp, 1e-3)
+
     def fastest(self) -> float:
-        """The fastest person's speed (Kalman velocity) in box heights a second, among the
-        tracks seen in the last update (a lost one may have left the view)."""
-        speeds = [np.hypot(t.mean[4], t.mean[5]) * 25 / max(t.mean[3], 1.0)
+        """The fastest person's speed (Kalman velocity, per second of media time) in box
+        heights a second, among the tracks seen in the last update (a lost one may have
+        left the view)."""
+        speeds = [np.hypot(t.mean[4], t.mean[5]) / max(t.mean[3], 1.0)
                   for t in self._tracks if t.confirmed and not t.lost]
         return max(speeds, default=0.0)
 
@@ -148,7 +154,8 @@ class Tracker:
         return ended
 
     def _start(self, xyxy: np.ndarray, score: float, timestamp: float) -> _Track:
-        mean, cov = kalman.initiate(kalman.xyxy_to_xyah(xyxy.astype(np.float64)))
+        mean, cov = kalman.initiate(kalman.xyxy_to_xyah(xyxy.astype(np.float64)),
+                                    self._step(timestamp))
         track = _Track(id=0, mean=mean, cov=cov, xyxy=kalman.xyah_to_xyxy(mean[:4]),
                        score=float(score),
                        origin=_foot(xyxy), origin_height=float(xyxy[3] - xyxy[1]),

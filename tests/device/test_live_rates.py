@@ -1,0 +1,83 @@
+"""Live counts when the board is too slow for every frame: a real RTSP server streams a
+CAVIAR clip at 25 fps into an appliance pinned to one CPU core that two busy processes
+share, so the adaptive rate brings it down to a handful of frames a second; the counts
+stay exact."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from appliance.device.sources import StreamClock
+from tests.conftest import CLIPS, NAMESPACES, REPO, wait_for
+from tests.device.test_rtsp import _free_port, _kill, _start_server, pytestmark  # noqa: F401
+
+BUSY = 4  # busy loops sharing the core: the appliance gets about a fifth of it
+LOOP_SECONDS = 295 / 25  # OneLeaveShop1front: one shopper walks out about 7.6 s into it
+
+
+def _windows(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def test_counts_stay_exact_when_the_cpu_is_starved(tmp_path, models_dir):
+    core = str(max(os.sched_getaffinity(0)))
+    busy = [subprocess.Popen(["taskset", "-c", core, sys.executable, "-c", "while True: pass"])
+            for _ in range(BUSY)]
+    port = _free_port()
+    server = _start_server(port, CLIPS / "OneLeaveShop1front.mpg")
+    raw = yaml.safe_load((REPO / "examples" / "caviar-front.yaml").read_text())
+    raw["models"].update(dir=str(models_dir), threads=1)
+    raw["window_seconds"] = 2
+    raw["performance"]["adaptive_rate"] = True
+    raw["privacy"]["isolate_pixels"] = NAMESPACES
+    raw["cameras"][0].update(source=f"rtsp://127.0.0.1:{port}/cam", fps=25)
+    config = tmp_path / "live.yaml"
+    config.write_text(yaml.safe_dump(raw))
+    out_path, err_path = tmp_path / "windows.jsonl", tmp_path / "stderr.txt"
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        appliance = subprocess.Popen(["taskset", "-c", core, sys.executable, "-m",
+                                      "appliance.device.cli", "run", "--config", str(config)],
+                                     stdout=out, stderr=err)
+    try:
+        # Two loops of the clip (two exits), stopped before the third exit at 31 s.
+        def observed():
+            return sum(w["observed_seconds"] for w in _windows(out_path))
+        wait_for(lambda: observed() >= 2 * LOOP_SECONDS + 1, 90, err_path.read_text, poll=0.2)
+        assert observed() < 2 * LOOP_SECONDS + 7.0, "stopped too late to be exact"
+    finally:
+        appliance.send_signal(signal.SIGTERM)
+        appliance.wait(30)
+        _kill(server)
+        for process in busy:
+            _kill(process)
+    windows = _windows(out_path)
+    frames = sum(w["frames"] for w in windows)
+    seconds = sum(w["observed_seconds"] for w in windows)
+    rate = frames / seconds
+    print(f"processed {frames} frames in {seconds:.1f} s of stream: {rate:.1f} fps")
+    print([(w["frames"], w["lines"]["shop_door"]) for w in windows])
+    assert rate < 12.5, f"not starved: {rate:.1f} fps"  # the adaptive rate came down
+    outs = sum(w["lines"]["shop_door"]["out"] for w in windows)
+    ins = sum(w["lines"]["shop_door"]["in"] for w in windows)
+    assert (ins, outs) == (0, 2), (ins, outs, err_path.read_text()[-2000:])
+
+
+def test_frames_read_from_a_backlog_keep_the_time_they_were_sent():
+    clock = StreamClock()
+    # 25 fps arriving live, 30 ms network delay
+    stamps = [clock.stamp(k * 0.04, 100.03 + k * 0.04) for k in range(1, 11)]
+    assert stamps == pytest.approx([100.03 + k * 0.04 for k in range(1, 11)])
+    # the board stalls for a second, then reads the 25 waiting frames within 25 ms
+    backlog = [clock.stamp(k * 0.04, 101.5 + (k - 11) * 0.001) for k in range(11, 36)]
+    assert backlog == pytest.approx([100.03 + k * 0.04 for k in range(11, 36)])  # as sent
+    # a restarted stream (PTS from 0 again) is stamped by the wall clock, never backwards
+    assert clock.stamp(0.0, 102.0) == 102.0
+    assert clock.stamp(0.04, 102.07) == pytest.approx(102.07)
+    # no usable PTS (a camera that gives none): the time the frame was read
+    fresh = StreamClock()
+    assert [fresh.stamp(0.0, t) for t in (5.0, 5.1, 5.2)] == [5.0, 5.1, 5.2]

@@ -1,0 +1,92 @@
+"""`shopper-edge eval lines`: line counts from public detections through the appliance's
+tracker and counter, against ground-truth foot points crossing the same segment."""
+
+import json
+
+import numpy as np
+import pytest
+
+from appliance.device.analytics.lines_config import LineConfig
+from appliance.device.track.tracker_config import TrackerConfig
+from appliance.lab.eval.lines import default_in_side, truth_crossings
+from tests.conftest import DATA, shopper_edge
+
+MOT = DATA / "mot"
+PETS = ["--truth", MOT / "PETS09-S2L1" / "gt.xml", "--frame-offset", "1",
+        "--detections", MOT / "PETS09-S2L1" / "det.txt", "--fps", "7"]
+
+
+def _eval(*args):
+    result = shopper_edge("eval", "lines", *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _tud(sequence):
+    return ["--truth", MOT / sequence / "gt.txt", "--detections", MOT / sequence / "det.txt"]
+
+
+# A vertical line through the middle of the frame, across the main walking direction.
+@pytest.mark.parametrize("args, every, most_errors", [
+    (_tud("TUD-Stadtmitte") + ["--line", "320,0,320,480"], 1, 0),
+    (_tud("TUD-Stadtmitte") + ["--line", "320,0,320,480"], 5, 0),  # 5 fps
+    (_tud("TUD-Campus") + ["--line", "320,0,320,480"], 5, 0),
+    (_tud("TUD-Campus") + ["--line", "320,0,320,480"], 1, 0),
+    # PETS09-S2L1: many people walk in pairs, one often hidden behind the other
+    (PETS + ["--line", "384,0,384,576"], 1, 2),
+])
+def test_line_counts_on_public_detections(args, every, most_errors):
+    result = _eval(*args, "--every", every)
+    truth = result["truth_in"] + result["truth_out"]
+    assert truth >= 2
+    assert result["abs_error"] == abs(result["in"] - result["truth_in"]) + \
+        abs(result["out"] - result["truth_out"])
+    assert result["abs_error"] <= most_errors, result
+    assert 0 < result["idf1"] <= 1
+
+
+@pytest.mark.parametrize("first, last", [(515, 560), (330, 380)])
+def test_a_pair_in_one_box_counts_twice_on_pets(first, last):
+    """PETS09-S2L1, real public detections: two people cross x = 384 in one box (frames
+    529-537 side by side; 340-368 one behind the other) and the box splits after the
+    line. Both count (truth: 2 out; 2 in)."""
+    from appliance.lab.eval.lines import evaluate_line
+    from appliance.lab.eval.mot import load_sequence
+
+    def clip(sequence):
+        return {f: v for f, v in sequence.items() if first <= f <= last}
+
+    truth = clip(load_sequence(MOT / "PETS09-S2L1" / "gt.xml", truth=True, frame_offset=1))
+    detections = clip(load_sequence(MOT / "PETS09-S2L1" / "det.txt"))
+    result = evaluate_line(truth, detections, [(384, 0), (384, 576)], fps=7,
+                           tracker_config=TrackerConfig(high_score=0.8, new_track_score=0.9))
+    assert result["abs_error"] == 0 and result["truth_in"] + result["truth_out"] >= 2, result
+
+
+def test_truth_counts_foot_points_crossing_the_segment_only():
+    line = LineConfig("l", ((100, 0), (100, 100)), default_in_side(((100, 0), (100, 100))))
+    boxes = {f: (np.array([1, 2]), np.array([[80 + 10 * f, 50, 10, 40],      # foot y 90
+                                             [80 + 10 * f, 150, 10, 40]]),  # below the end
+                 np.ones(2)) for f in range(5)}
+    # down the screen, the left is +x: walking right is "in"
+    assert truth_crossings(boxes, line) == {"in": 1, "out": 0}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--line", "1,2,3"], "--line 1,2,3: expected 4 numbers separated by commas"),
+    (["--line", "5,5,5,5"], "--line 5,5,5,5: the two end points are the same"),
+    (["--line", "0,0,9,9", "--in-side", "x,1"], "--in-side x,1: expected 2 numbers"),
+    (["--line", "0,0,9,9", "--every", "0"], "--every 0: expected a whole number of at least 1"),
+])
+def test_bad_arguments_are_one_line(args, message):
+    result = shopper_edge("eval", "lines", *_tud("TUD-Campus"), *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("shopper-edge: error: ")
+    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_missing_truth_file_is_one_line(tmp_path):
+    result = shopper_edge("eval", "lines", "--truth", tmp_path / "gt.txt", "--detections",
+                          MOT / "TUD-Campus" / "det.txt", "--line", "0,0,9,9")
+    assert result.returncode == 2 and "gt.txt: no such file" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
