@@ -227,10 +227,12 @@ def cmd_run(args) -> int:
     """The publisher: starts one pixel worker per camera and alone talks to the network."""
     from appliance.device.config import load_config
     from appliance.device.inference.models import load_manifest, verified_path
+    from appliance.device.limits import check_limits
     from appliance.device.publisher import Publisher
 
     _log_to_stderr()
     config = load_config(args.config)
+    check_limits(config)  # a config whose windows the guard would refuse never starts
     cameras = [config.camera(args.camera)] if args.camera else list(config.cameras)
     verified_path(config.models.dir, load_manifest()[config.models.detector])  # fail early
     shared = _jsonl(config.outputs.jsonl)

@@ -64,6 +64,7 @@ class Worker:
         self.outputs, self.mqtt = open_outputs(camera, self.stats)
         self.ready = threading.Event()
         self.heartbeat = time.monotonic()
+        self._windows_refused = 0
         command = [sys.executable, "-m", "appliance.device.worker", "--config", str(config.path),
                    "--camera", camera.id]
         if config.privacy.isolate_pixels:
@@ -121,15 +122,21 @@ class Worker:
             for name in ("frames_read", "frames_skipped", "frames_dropped", "reconnects"):
                 setattr(source, name, document[name])
             self.stats.fps_cap = document["fps_cap"]
+            for _ in range(document["windows_refused"] - self._windows_refused):
+                self._count_refused()  # the worker's guard refused a window: never silent
+            self._windows_refused = document["windows_refused"]
             self.heartbeat = time.monotonic()
             self.ready.set()
         else:
             self._refuse("unknown document")
 
-    def _refuse(self, why: str) -> None:
+    def _count_refused(self) -> None:
         self.outputs.refused += 1
         if self.outputs.on_refused:
             self.outputs.on_refused()
+
+    def _refuse(self, why: str) -> None:
+        self._count_refused()
         log.error("%s: refused a line from the pixel worker: %s", self.camera.id, why)
 
     def finish(self) -> None:

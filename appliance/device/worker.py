@@ -100,6 +100,7 @@ class Handoff:
         self.pipeline = pipeline
         self.source_stats = source_stats
         self._last = 0.0
+        self.windows_refused = 0  # told to the publisher, which counts them in health
 
     def window(self, document: dict) -> None:
         from appliance.device.outputs import guard
@@ -107,7 +108,9 @@ class Handoff:
         try:
             self._write(guard.check("counts", document, self.store_id, self.camera_id))
         except guard.GuardRefused as error:
+            self.windows_refused += 1
             print(f"shopper-edge: {self.camera_id}: {error}", file=sys.stderr)
+            self.progress(force=True)  # counted in health at once
 
     def progress(self, force: bool = False) -> None:
         now = time.monotonic()
@@ -120,7 +123,7 @@ class Handoff:
         self._write(guard.check("worker", {
             "schema": "shopper.worker/1", "store_id": self.store_id,
             "camera_id": self.camera_id, "frames": times.frames,
-            "detector_runs": times.detector_runs,
+            "detector_runs": times.detector_runs, "windows_refused": self.windows_refused,
             "inference_seconds": round(times.seconds["inference"], 6),
             "frames_read": stats.frames_read, "frames_skipped": stats.frames_skipped,
             "frames_dropped": stats.frames_dropped, "reconnects": stats.reconnects,

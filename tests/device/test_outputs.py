@@ -1,6 +1,8 @@
 """Outputs: an output that fails holds its windows and sends them in order once it works
 again, and never stops the others (the logic; tests/device/test_mqtt.py runs it for real)."""
 
+import json
+
 from appliance.device.outputs import Outputs
 from appliance.device.privacy import PrivacyConfig, protect
 from appliance.device.window import WindowAggregator
@@ -56,3 +58,27 @@ def test_held_windows_are_bounded_dropping_the_oldest(monkeypatch):
     for document in documents:
         reference.write(document)
     assert flaky.sent == steady.sent[-2:]
+
+
+def test_windows_the_worker_s_guard_refused_are_counted_in_health():
+    """The worker reports each window its own guard refused; the publisher counts them as
+    refused messages (health's messages_refused) instead of losing them silently."""
+    from types import SimpleNamespace
+
+    from appliance.device.publisher import Worker, WorkerStats
+
+    counted = []
+    worker = Worker.__new__(Worker)  # the hand-over logic alone, without a process
+    worker.camera, worker.store_id, worker.stats = SimpleNamespace(id=CAMERA), STORE, WorkerStats()
+    worker.outputs = Outputs(STORE, CAMERA, [], on_refused=lambda: counted.append(1))
+    worker.ready = SimpleNamespace(set=lambda: None)
+    worker.heartbeat, worker._windows_refused = 0, 0
+    progress = {"schema": "shopper.worker/1", "store_id": STORE, "camera_id": CAMERA,
+                "frames": 10, "detector_runs": 10, "windows_refused": 0,
+                "inference_seconds": 0.5, "frames_read": 10, "frames_skipped": 0,
+                "frames_dropped": 0, "reconnects": 0, "fps_cap": None}
+    worker._handle(json.dumps(progress).encode())
+    assert worker.outputs.refused == 0
+    worker._handle(json.dumps(dict(progress, windows_refused=2)).encode())
+    worker._handle(json.dumps(dict(progress, windows_refused=3)).encode())
+    assert worker.outputs.refused == 3 and len(counted) == 3
