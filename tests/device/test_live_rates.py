@@ -14,7 +14,12 @@ import yaml
 
 from appliance.device.sources import StreamClock
 from tests.conftest import CLIPS, NAMESPACES, REPO, wait_for
-from tests.device.test_rtsp import _free_port, _kill, _start_server, pytestmark  # noqa: F401
+from tests.device.test_rtsp import (  # noqa: F401 (its fixture fails where there is no server)
+    _free_port,
+    _kill,
+    _rtsp_server_installed,
+    _start_server,
+)
 
 BUSY = 4  # busy loops sharing the core: the appliance gets about a fifth of it
 LOOP_SECONDS = 295 / 25  # OneLeaveShop1front: one shopper walks out about 7.6 s into it
