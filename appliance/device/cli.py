@@ -1,4 +1,4 @@
-"""The `shopper-edge` command: run, replay, check-config, setup, privacy-report, models.
+"""The `shopper-edge` command: run, replay, check-config, setup, privacy reports, models.
 
 Every user error (bad file, bad config, bad model, unreachable camera) is printed as one
 line `shopper-edge: error: ...` with exit status 2; no traceback.

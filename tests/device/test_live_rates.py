@@ -9,10 +9,13 @@ import signal
 import subprocess
 import sys
 
+import paho.mqtt.client as mqtt
 import pytest
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
 from appliance.device.sources import StreamClock
+from tests.broker import Broker
 from tests.conftest import CLIPS, NAMESPACES, REPO, wait_for
 from tests.device.test_rtsp import (  # noqa: F401 (its fixture fails where there is no server)
     _free_port,
@@ -41,6 +44,16 @@ def test_counts_stay_exact_when_the_cpu_is_starved(tmp_path, models_dir):
     raw["performance"]["adaptive_rate"] = True
     raw["privacy"]["isolate_pixels"] = NAMESPACES
     raw["cameras"][0].update(source=f"rtsp://127.0.0.1:{port}/cam", fps=25)
+    # Health (over a real broker) says how many frames a second the starved board processed.
+    broker = Broker(tmp_path / "broker").start()
+    raw["outputs"]["mqtt"] = {"host": "127.0.0.1", "port": broker.port, "health_seconds": 2,
+                              "spool_dir": str(tmp_path / "spool")}
+    health = []
+    listener = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    listener.on_connect = lambda c, *_: c.subscribe("shopper/+/+/health")
+    listener.on_message = lambda c, u, m: health.append(json.loads(m.payload))
+    listener.connect("127.0.0.1", broker.port)
+    listener.loop_start()
     config = tmp_path / "live.yaml"
     config.write_text(yaml.safe_dump(raw))
     out_path, err_path = tmp_path / "windows.jsonl", tmp_path / "stderr.txt"
@@ -60,13 +73,13 @@ def test_counts_stay_exact_when_the_cpu_is_starved(tmp_path, models_dir):
         _kill(server)
         for process in busy:
             _kill(process)
+        listener.loop_stop()
+        broker.stop()
     windows = _windows(out_path)
-    frames = sum(w["frames"] for w in windows)
-    seconds = sum(w["observed_seconds"] for w in windows)
-    rate = frames / seconds
-    print(f"processed {frames} frames in {seconds:.1f} s of stream: {rate:.1f} fps")
-    print([(w["frames"], w["lines"]["shop_door"]) for w in windows])
-    assert rate < 12.5, f"not starved: {rate:.1f} fps"  # the adaptive rate came down
+    rates = sorted(h["fps"] for h in health if h["fps"])
+    print(f"processed frames a second, health by health: {rates}")
+    print([w["lines"]["shop_door"] for w in windows])
+    assert rates and rates[len(rates) // 2] < 12.5, f"not starved: {rates}"  # rate came down
     outs = sum(w["lines"]["shop_door"]["out"] for w in windows)
     ins = sum(w["lines"]["shop_door"]["in"] for w in windows)
     assert (ins, outs) == (0, 2), (ins, outs, err_path.read_text()[-2000:])

@@ -182,7 +182,8 @@ def test_wheelhouse_installs_offline_and_the_app_runs(stage, tmp_path):
     commands = subprocess.run([venv / "bin/shopper-edge", "--help"], capture_output=True,
                               text=True, check=True).stdout
     listed = set(re.search(r"\{([a-z,-]+)\}", commands)[1].split(","))
-    assert listed == {"check-config", "privacy-report", "run", "replay", "models", "setup"}
+    assert listed == {"check-config", "privacy-report", "privacy-notice", "run", "replay",
+                      "models", "setup"}
 
 
 def test_staged_units_verify(stage, tmp_path):
