@@ -1,7 +1,8 @@
 """What the walk test watches besides the counts: people first seen already on a line.
 
-A person whose track starts inside a line's band has no side to cross from, so their
-crossing can be missed (the line is where people appear: a door frame's edge, a pillar).
+A person whose track starts inside a line's band has no side yet: the counter takes the
+side they leave the band from, which a door frame's edge or a pillar (where people appear)
+can make wrong, so such a line is fragile.
 The watcher wraps the pipeline's tracker and reads the tracks it returns; it changes
 nothing and keeps only track ids.
 """
@@ -50,7 +51,7 @@ class FirstSeenOnLine:
 
     def advice(self) -> list[str]:
         return [f"line {name}: {len(ids)} of {len(self.people)} people were first seen "
-                "already on the line, so they had no side to cross from; move the line to "
+                "already on the line, so which way they crossed is a guess; move the line to "
                 "where people are seen before they reach it"
                 for name, ids in self.on_line.items() if ids]
 

@@ -256,8 +256,9 @@ function showCheck(check) {
       for (const d of ["in", "out"]) {
         const input = document.createElement("input");
         input.type = "number"; input.min = "0"; input.id = `expect-${name}-${d}`;
-        input.value = (expected[name] || {})[d] ?? 0;
-        input.onchange = () => { (expected[name] ??= {})[d] = +input.value; };
+        input.value = (expected[name] || {})[d] ?? "";  // blank: a line not walked, not judged
+        input.placeholder = "-";
+        input.onchange = () => { (expected[name] ??= {})[d] = input.value; };
         row.insertCell().append(input);
       }
     }
@@ -334,7 +335,8 @@ function setup() {
     const counts = {};
     document.querySelectorAll("#check-lines tbody tr").forEach((row) => {
       const name = row.id.slice(5);
-      counts[name] = { in: +$(`expect-${name}-in`).value, out: +$(`expect-${name}-out`).value };
+      const given = ["in", "out"].map((d) => $(`expect-${name}-${d}`).value);
+      if (given.some((v) => v !== "")) counts[name] = { in: +given[0], out: +given[1] };
     });
     const result = await api("/api/check/record", { expected: counts });
     say("recorded", result.ok ? `${result.report.result}: report ${result.path}` : result.error,
