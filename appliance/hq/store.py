@@ -10,6 +10,7 @@ share these tables. The SQL is the common subset of SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -45,6 +46,15 @@ TABLES = (
         status TEXT NOT NULL,
         changed_at TEXT NOT NULL,
         PRIMARY KEY (store_id, camera_id))""",
+    # The store's plan behind a camera's heatmap (its people-free plate, from the setup
+    # page), set at HQ with `shopper-hq plan set`; base64 text: one SQL for both databases.
+    """CREATE TABLE IF NOT EXISTS plans (
+        store_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        image TEXT NOT NULL,
+        set_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, camera_id))""",
 )
 
 
@@ -73,23 +83,35 @@ class StoredWindow:
 
 
 class WindowStore:
-    def __init__(self, target: str):
+    def __init__(self, target: str, read_only: bool = False):
+        """read_only (the dashboard): the database must exist, and it refuses every write
+        (SQLite opened with mode=ro, PostgreSQL read-only transactions)."""
         self.target = target
         self.postgres = target.startswith(("postgresql://", "postgres://"))
         try:
             if self.postgres:
-                self._db = _connect_postgres(target)
+                self._db = _connect_postgres(target, read_only)
                 self._errors: tuple = (__import__("psycopg").Error,)
             else:
                 path = Path(target.removeprefix("sqlite://"))
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(path, check_same_thread=False)
-                self._db.execute("PRAGMA journal_mode=WAL")
+                if read_only:
+                    if not path.is_file():
+                        raise StoreError(f"{target}: no such database "
+                                         "(run shopper-hq subscribe first)")
+                    self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                               check_same_thread=False)
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    self._db = sqlite3.connect(path, check_same_thread=False)
+                    self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA foreign_keys=ON")
                 self._errors = (sqlite3.Error,)
             with self._transaction() as cursor:
-                for statement in TABLES:
-                    cursor.execute(statement)
+                if read_only:  # a database of an older HQ has no plans table yet
+                    cursor.execute("SELECT COUNT(*) FROM windows")
+                else:
+                    for statement in TABLES:
+                        cursor.execute(statement)
         except StoreError:
             raise
         except Exception as error:  # sqlite3/psycopg errors, OSError
@@ -122,6 +144,36 @@ class WindowStore:
                 "VALUES (?, ?, ?, ?) ON CONFLICT (store_id, camera_id) DO UPDATE SET "
                 "status = excluded.status, changed_at = excluded.changed_at"),
                 (store_id, camera_id, status, changed_at))
+
+    def set_plan(self, store_id: str, camera_id: str, media_type: str, image: bytes,
+                 set_at: str) -> None:
+        with self._transaction() as cursor:
+            cursor.execute(self._sql(
+                "INSERT INTO plans (store_id, camera_id, media_type, image, set_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (store_id, camera_id) DO UPDATE SET "
+                "media_type = excluded.media_type, image = excluded.image, "
+                "set_at = excluded.set_at"),
+                (store_id, camera_id, media_type, base64.b64encode(image).decode(), set_at))
+
+    def plan(self, store_id: str, camera_id: str) -> tuple[str, bytes] | None:
+        """(media type, image bytes) of a camera's plan; None when none was set."""
+        if not self._has_table("plans"):
+            return None
+        rows = self.query("SELECT media_type, image FROM plans WHERE store_id = ? AND "
+                          "camera_id = ?", [store_id, camera_id])
+        return (rows[0][0], base64.b64decode(rows[0][1])) if rows else None
+
+    def plans(self) -> set[tuple[str, str]]:
+        """(store, camera) of every plan set."""
+        if not self._has_table("plans"):
+            return set()
+        return {(s, c) for s, c in self.query("SELECT store_id, camera_id FROM plans", [])}
+
+    def _has_table(self, name: str) -> bool:
+        sql = ("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = ?"
+               if self.postgres else
+               "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
+        return self.query(sql, [name])[0][0] > 0
 
     def windows(self, store_id: str | None = None, camera_id: str | None = None,
                 since: str | None = None, until: str | None = None) -> Iterator[StoredWindow]:
@@ -231,12 +283,15 @@ def _window(row, lines) -> StoredWindow:
                         groups=document.get("groups", {}), heatmap=document.get("heatmap", {}))
 
 
-def _connect_postgres(url: str):
+def _connect_postgres(url: str, read_only: bool = False):
     try:
         import psycopg
     except ImportError:
         raise StoreError("PostgreSQL needs psycopg: pip install 'shopper-edge[hq]'") from None
-    return psycopg.connect(url, connect_timeout=10)
+    # Read-only: every transaction of the session is, so no statement can write (grant the
+    # dashboard's role SELECT only as well).
+    options = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+    return psycopg.connect(url, connect_timeout=10, **options)
 
 
 def _first_line(error: BaseException) -> str:
