@@ -46,12 +46,14 @@ $(BIN)/shopper-edge: pyproject.toml
 install: $(BIN)/shopper-edge
 
 # Debian packages the tests need: a real RTSP server (GStreamer), an MQTT broker,
-# PostgreSQL (HQ's optional store), each started by the tests on free ports, and systemd
+# PostgreSQL (HQ's optional store), each started by the tests on free ports, chromium and its
+# driver (the dashboard's browser test), and systemd
 # (systemd-analyze verify/security on the units; nothing is started). `make test` installs
 # the missing ones itself as root or with passwordless sudo, else names the command to run.
 SYSTEM_PACKAGES = python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto postgresql systemd
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto postgresql systemd \
+  chromium chromium-driver
 
 system-deps:
 	tools/system-deps.sh $(SYSTEM_PACKAGES)

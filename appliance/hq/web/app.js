@@ -153,7 +153,7 @@ function hourChart(c) {
   const totals = hours.map((h) => Object.values(c.hours[h]).reduce(
     (sum, n) => [sum[0] + n.in, sum[1] + n.out], [0, 0]));
   const max = Math.max(1, ...totals.flat());
-  const step = 14, height = 140, left = 30, width = left + step * hours.length + 10;
+  const step = 14, height = 140, left = 30, width = left + step * hours.length + 70;
   const chart = svg("svg", {width, height: height + 50, class: "hours",
                             "data-bars": String(hours.length)});
   for (const tick of [0, max]) {
