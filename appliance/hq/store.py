@@ -120,30 +120,46 @@ class WindowStore:
 
     def add_window(self, document: dict, received_at: str) -> bool:
         """Store a validated counts document; False when its message_id is already stored."""
-        d = document
+        return self.add_batch([document], [], received_at)[0]
+
+    def add_batch(self, documents: list[dict], statuses: list[tuple[str, str, str]],
+                  received_at: str) -> list[bool]:
+        """Store validated counts documents and (store, camera, status) changes in one
+        transaction: all or none. Per document, whether it was new (False: a repeat)."""
+        stored = []
         with self._transaction() as cursor:
-            cursor.execute(self._sql(
-                "INSERT INTO windows (message_id, store_id, camera_id, clock, window_start, "
-                "window_end, observed_seconds, partial, frames, document, received_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING"),
-                (d["message_id"], d["store_id"], d["camera_id"], d["clock"], d["window_start"],
-                 d["window_end"], d["observed_seconds"], d["partial"], d["frames"],
-                 json.dumps(d, separators=(",", ":")), received_at))
-            if cursor.rowcount != 1:
-                return False
-            for line, counts in d["lines"].items():
-                cursor.execute(self._sql("INSERT INTO line_counts (message_id, line, entered, "
-                                         "exited) VALUES (?, ?, ?, ?)"),
-                               (d["message_id"], line, counts["in"], counts["out"]))
-            return True
+            for d in documents:
+                cursor.execute(self._sql(
+                    "INSERT INTO windows (message_id, store_id, camera_id, clock, "
+                    "window_start, window_end, observed_seconds, partial, frames, document, "
+                    "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    "ON CONFLICT (message_id) DO NOTHING"),
+                    (d["message_id"], d["store_id"], d["camera_id"], d["clock"],
+                     d["window_start"], d["window_end"], d["observed_seconds"], d["partial"],
+                     d["frames"], json.dumps(d, separators=(",", ":")), received_at))
+                stored.append(cursor.rowcount == 1)
+                if not stored[-1]:
+                    continue
+                cursor.executemany(self._sql(
+                    "INSERT INTO line_counts (message_id, line, entered, exited) "
+                    "VALUES (?, ?, ?, ?)"),
+                    [(d["message_id"], line, counts["in"], counts["out"])
+                     for line, counts in d["lines"].items()])
+            for store_id, camera_id, status in statuses:
+                self._set_status(cursor, store_id, camera_id, status, received_at)
+        return stored
 
     def set_status(self, store_id: str, camera_id: str, status: str, changed_at: str) -> None:
         with self._transaction() as cursor:
-            cursor.execute(self._sql(
-                "INSERT INTO camera_status (store_id, camera_id, status, changed_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (store_id, camera_id) DO UPDATE SET "
-                "status = excluded.status, changed_at = excluded.changed_at"),
-                (store_id, camera_id, status, changed_at))
+            self._set_status(cursor, store_id, camera_id, status, changed_at)
+
+    def _set_status(self, cursor, store_id: str, camera_id: str, status: str,
+                    changed_at: str) -> None:
+        cursor.execute(self._sql(
+            "INSERT INTO camera_status (store_id, camera_id, status, changed_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (store_id, camera_id) DO UPDATE SET "
+            "status = excluded.status, changed_at = excluded.changed_at"),
+            (store_id, camera_id, status, changed_at))
 
     def set_plan(self, store_id: str, camera_id: str, media_type: str, image: bytes,
                  set_at: str) -> None:
