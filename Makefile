@@ -9,7 +9,7 @@ MODELS_DIR ?= var/models
 CONFIG ?= examples/caviar-front.yaml
 CLIP ?= ../shared/data/caviar_front/clips/OneLeaveShopReenter1front.mpg
 
-.PHONY: install models demo test bench lint clean system-deps stage deploy uninstall check-host
+.PHONY: install models demo test bench bench-hq lint clean system-deps stage deploy uninstall check-host
 
 # Device install (docs in `make stage` below): the tree to lay out, the device's config, the
 # models to ship (names in models/manifest.yaml; empty: all), and the device's pip platform
@@ -73,6 +73,13 @@ bench: models
 	$(BIN)/python -m appliance.lab.bench --config $(CONFIG) --soak-frames 20000 \
 	  --json bench-results/bench.json
 	$(BIN)/python -m appliance.lab.mqtt_bytes --json bench-results/mqtt-bytes.json
+
+# docs/hq.md: windows a second one `shopper-hq subscribe` (and two in a shared subscription)
+# store into a real PostgreSQL from a real Mosquitto, lag p50/p99, nothing lost or twice.
+# About a minute; HQ_WINDOWS sets the backlog per run.
+HQ_WINDOWS ?= 20000
+bench-hq: install system-deps
+	$(BIN)/python -m appliance.lab.bench_hq --windows $(HQ_WINDOWS) --json bench-results/hq.json
 
 lint: install
 	$(BIN)/ruff check appliance tests tools
