@@ -77,6 +77,7 @@ class CameraReport:
     first: str | None = None
     last: str | None = None
     status: str | None = None
+    health: dict | None = None  # the latest shopper.health/1 document (+ received_at)
     lines: dict[str, list[int]] = field(default_factory=dict)  # line -> [in, out]
     suppressed: int = 0  # counts published as null (small-count protection)
     # hour -> line -> [in, out]
@@ -205,6 +206,9 @@ def build_reports(store: WindowStore, zone: tzinfo, store_id: str | None = None,
     for (s, c), (status, _at) in store.statuses().items():
         if (s, c) in reports:
             reports[s, c].status = status
+    for key, health in store.health().items():
+        if key in reports:
+            reports[key].health = health
     has_sections = " AND (" + " OR ".join(
         f"{SECTION_TEXT[pg].format(name)} IS NOT NULL" for name in BEHAVIOUR_SECTIONS) + ")"
     for s, c, observed, *sections in store.stream(BEHAVIOUR_SQL.format(

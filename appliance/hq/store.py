@@ -46,6 +46,13 @@ TABLES = (
         status TEXT NOT NULL,
         changed_at TEXT NOT NULL,
         PRIMARY KEY (store_id, camera_id))""",
+    # Each camera's latest shopper.health/1 document (operational figures only).
+    """CREATE TABLE IF NOT EXISTS camera_health (
+        store_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        document TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, camera_id))""",
     # The store's plan behind a camera's heatmap (its people-free plate, from the setup
     # page), set at HQ with `shopper-hq plan set`; base64 text: one SQL for both databases.
     """CREATE TABLE IF NOT EXISTS plans (
@@ -123,9 +130,10 @@ class WindowStore:
         return self.add_batch([document], [], received_at)[0]
 
     def add_batch(self, documents: list[dict], statuses: list[tuple[str, str, str]],
-                  received_at: str) -> list[bool]:
-        """Store validated counts documents and (store, camera, status) changes in one
-        transaction: all or none. Per document, whether it was new (False: a repeat)."""
+                  received_at: str, health: list[dict] = ()) -> list[bool]:
+        """Store validated counts documents, (store, camera, status) changes and health
+        documents (the latest kept per camera) in one transaction: all or none. Per counts
+        document, whether it was new (False: a repeat)."""
         stored = []
         with self._transaction() as cursor:
             for d in documents:
@@ -147,6 +155,13 @@ class WindowStore:
                      for line, counts in d["lines"].items()])
             for store_id, camera_id, status in statuses:
                 self._set_status(cursor, store_id, camera_id, status, received_at)
+            for h in health:
+                cursor.execute(self._sql(
+                    "INSERT INTO camera_health (store_id, camera_id, document, received_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (store_id, camera_id) DO UPDATE SET "
+                    "document = excluded.document, received_at = excluded.received_at"),
+                    (h["store_id"], h["camera_id"], json.dumps(h, separators=(",", ":")),
+                     received_at))
         return stored
 
     def set_status(self, store_id: str, camera_id: str, status: str, changed_at: str) -> None:
@@ -235,6 +250,15 @@ class WindowStore:
             rows = cursor.execute("SELECT store_id, camera_id, status, changed_at "
                                   "FROM camera_status").fetchall()
         return {(s, c): (status, at) for s, c, status, at in rows}
+
+    def health(self) -> dict[tuple[str, str], dict]:
+        """Each camera's latest health document, with `received_at` added."""
+        if not self._has_table("camera_health"):  # a database of an older HQ
+            return {}
+        rows = self.query("SELECT store_id, camera_id, document, received_at "
+                          "FROM camera_health", [])
+        return {(s, c): {**json.loads(document), "received_at": at}
+                for s, c, document, at in rows}
 
     def close(self) -> None:
         self._db.close()

@@ -35,11 +35,13 @@ from appliance.mqtt_link import MqttLink, new_client, read_password
 
 log = logging.getLogger("shopper_hq")
 COUNTS_SCHEMAS = {"shopper.counts/1": "counts-1.json", "shopper.counts/2": "counts-2.json"}
+HEALTH_SCHEMA = "shopper.health/1"
+SCHEMA_FILES = {**COUNTS_SCHEMAS, HEALTH_SCHEMA: "health-1.json"}
 
 
 @cache
 def counts_validator(schema: str) -> Draft202012Validator:
-    text = (resources.files("appliance") / "schemas" / COUNTS_SCHEMAS[schema]).read_text("utf-8")
+    text = (resources.files("appliance") / "schemas" / SCHEMA_FILES[schema]).read_text("utf-8")
     return Draft202012Validator(json.loads(text))
 
 
@@ -82,6 +84,19 @@ def window_problem(document: object) -> str | None:
             heatmap_cells(document["heatmap"])
         except ValueError as error:
             return f"not a {schema} window (heatmap: {error})"
+    return None
+
+
+def health_problem(document: object) -> str | None:
+    """Why a document is not a health message HQ keeps (None when it is one)."""
+    if not isinstance(document, dict) or document.get("schema") != HEALTH_SCHEMA:
+        return "not a health message (unknown schema)"
+    if not _passes(HEALTH_SCHEMA, document):
+        error = next(iter(counts_validator(HEALTH_SCHEMA).iter_errors(document)), None)
+        where = "/".join(str(p) for p in error.absolute_path) or "(document)" \
+            if error else "(document)"
+        return f"not a {HEALTH_SCHEMA} message ({where} breaks " \
+            f"{error.validator if error else 'schema'})"
     return None
 
 
@@ -134,7 +149,8 @@ class HqSubscriber:
 
     def topics(self) -> list[str]:
         share = f"$share/{self.config.share_group}/" if self.config.share_group else ""
-        return [f"{share}{self.config.topic_prefix}/+/+/{kind}" for kind in ("counts", "status")]
+        return [f"{share}{self.config.topic_prefix}/+/+/{kind}"
+                for kind in ("counts", "status", "health")]
 
     def start(self) -> HqSubscriber:
         self._writer.start()
@@ -187,20 +203,20 @@ class HqSubscriber:
                 return
 
     def _store(self, batch: list[tuple]) -> None:
-        documents, statuses = [], []
+        found = {"counts": [], "status": [], "health": []}
         for topic, payload, _mid, _qos in batch:
-            found = self._check(topic, payload)
-            if isinstance(found, dict):
-                documents.append(found)
-            elif found is not None:
-                statuses.append(found)
-        stored = self.store.add_batch(documents, statuses, iso(time.time()))
+            kind, value = self._check(topic, payload) or (None, None)
+            if kind is not None:
+                found[kind].append(value)
+        stored = self.store.add_batch(found["counts"], found["status"], iso(time.time()),
+                                      found["health"])
         self.stats.stored += sum(stored)
         self.stats.duplicates += len(stored) - sum(stored)
-        self.stats.statuses += len(statuses)
+        self.stats.statuses += len(found["status"])
 
-    def _check(self, topic: str, payload: bytes) -> dict | tuple[str, str, str] | None:
-        """A message's window document, or its (store, camera, status); None: rejected."""
+    def _check(self, topic: str, payload: bytes) -> tuple[str, object] | None:
+        """("counts", document), ("status", (store, camera, status)) or ("health",
+        document) of a message; None: rejected."""
         parts = topic.split("/")
         prefix_levels = self.config.topic_prefix.count("/") + 1
         if len(parts) != prefix_levels + 3:
@@ -209,17 +225,17 @@ class HqSubscriber:
         if kind == "status":
             if payload not in (b"online", b"offline"):
                 return self._reject(topic, "status is neither online nor offline")
-            return store_id, camera_id, payload.decode()
+            return kind, (store_id, camera_id, payload.decode())
         try:
             document = json.loads(payload)
         except (UnicodeDecodeError, ValueError):
             return self._reject(topic, "not JSON")
-        problem = window_problem(document)
+        problem = window_problem(document) if kind == "counts" else health_problem(document)
         if problem is not None:
             return self._reject(topic, problem)
         if (document["store_id"], document["camera_id"]) != (store_id, camera_id):
             return self._reject(topic, "store or camera differs from the topic")
-        return document
+        return kind, document
 
     def _reject(self, topic: str, why: str) -> None:
         self.stats.rejected += 1

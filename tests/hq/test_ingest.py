@@ -83,3 +83,54 @@ def test_a_batch_is_one_transaction(tmp_path):
                                   ).fetchall() == [("store-0000", "cam-0", "online")]
         lines = connection.execute("SELECT COUNT(*) FROM line_counts").fetchone()[0]
         assert lines == len(first["lines"]) + len(second["lines"])
+
+
+HEALTH = {"schema": "shopper.health/1", "store_id": "shop-1", "camera_id": "door",
+          "time": "2027-01-01T00:42:00.312Z", "software_version": "0.1.0",
+          "uptime_seconds": 86400.2, "fps": 24.9, "inference_ms": 18.7, "fps_cap": 25,
+          "frames_processed": 2151360, "frames_skipped": 0, "frames_dropped": 0,
+          "stream_reconnects": 1, "mqtt_connects": 2, "spool_depth": 7, "spool_dropped": 0,
+          "messages_refused": 0, "cpu_temp_c": 51.6,
+          "models": {"yolox_nano": {"file": "yolox_nano.onnx", "sha256": "0" * 64}}}
+
+
+def test_last_health_is_kept_and_reported(tmp_path):
+    """Health messages through a real broker: the latest per camera is kept (a bad one is
+    refused) and `report` shows it with the camera."""
+    import json
+    import time
+
+    from tests.broker import Broker
+    from tests.conftest import HqProcess, wait_for
+    from tests.hq.test_hq import publish, publisher, report, windows
+
+    broker = Broker(tmp_path / "broker").start()
+    db = tmp_path / "hq.sqlite"
+    try:
+        hq = HqProcess(broker.port, db)
+        client = publisher(broker)
+        publish(client, "shopper/shop-1/door/counts", json.dumps(windows(hours=1)[0]).encode())
+        older = dict(HEALTH, time="2027-01-01T00:41:00.000Z", spool_depth=30)
+        for document in (older, HEALTH, dict(HEALTH, fps="fast"),
+                         dict(HEALTH, camera_id="back")):
+            publish(client, "shopper/shop-1/door/health", json.dumps(document).encode())
+
+        def kept():
+            if not db.exists():
+                return None
+            with sqlite3.connect(db) as connection:
+                return connection.execute("SELECT document FROM camera_health").fetchall()
+
+        wait_for(lambda: kept() == [(json.dumps(HEALTH, separators=(",", ":")),)])
+        time.sleep(0.5)
+        client.loop_stop()
+        stats, err = hq.stop()
+    finally:
+        broker.stop()
+    assert stats["rejected"] == 2 and stats["stored"] == 1
+    assert "not a shopper.health/1 message (fps breaks type)" in err
+    camera, = json.loads(report(db, "--json").stdout)["cameras"]
+    assert {k: camera["health"][k] for k in ("time", "fps", "spool_depth")} == \
+        {"time": HEALTH["time"], "fps": 24.9, "spool_depth": 7}
+    assert "last health 2027-01-01T00:42:00.312Z: 24.9 fps, spool 7 windows" in \
+        report(db).stdout

@@ -92,6 +92,11 @@ function drawStatus() {
       el("td", {class: c.status || ""}, fig(cameraKey(c, "status"), c.status,
                                             c.status || "unknown")),
       el("td", {}, fig(cameraKey(c, "last_window"), c.last_window)),
+      ...(c.health ? [
+        el("td", {}, fig(cameraKey(c, "health", "time"), c.health.time)),
+        el("td", {}, fig(cameraKey(c, "health", "fps"), c.health.fps)),
+        el("td", {}, fig(cameraKey(c, "health", "spool_depth"), c.health.spool_depth))]
+        : [el("td", {}, "-"), el("td", {}, "-"), el("td", {}, "-")]),
       el("td", {}, fig(cameraKey(c, "windows"), c.windows)),
       el("td", {}, fig(cameraKey(c, "coverage"), c.coverage, pct(c.coverage))),
       el("td", {}, fig(cameraKey(c, "suppressed_counts"), c.suppressed_counts)),
@@ -99,7 +104,8 @@ function drawStatus() {
         fig(cameraKey(c, "lines", name, "in"), n.in, undefined, lower), ", out ",
         fig(cameraKey(c, "lines", name, "out"), n.out, undefined, lower)))));
   });
-  $("status").replaceChildren(el("tr", {}, ...["camera", "status", "last window", "windows",
+  $("status").replaceChildren(el("tr", {}, ...["camera", "status", "last window",
+    "last health", "fps", "spool depth", "windows",
     "coverage", "suppressed counts", "in / out per line"].map((h) => el("th", {}, h))), ...rows);
 }
 
