@@ -134,25 +134,38 @@ class WindowStore:
         """Store validated counts documents, (store, camera, status) changes and health
         documents (the latest kept per camera) in one transaction: all or none. Per counts
         document, whether it was new (False: a repeat)."""
-        stored = []
+        rows = [(d["message_id"], d["store_id"], d["camera_id"], d["clock"], d["window_start"],
+                 d["window_end"], d["observed_seconds"], d["partial"], d["frames"],
+                 json.dumps(d, separators=(",", ":")), received_at) for d in documents]
+        insert = ("INSERT INTO windows (message_id, store_id, camera_id, clock, window_start, "
+                  "window_end, observed_seconds, partial, frames, document, received_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING")
         with self._transaction() as cursor:
-            for d in documents:
-                cursor.execute(self._sql(
-                    "INSERT INTO windows (message_id, store_id, camera_id, clock, "
-                    "window_start, window_end, observed_seconds, partial, frames, document, "
-                    "received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (message_id) DO NOTHING"),
-                    (d["message_id"], d["store_id"], d["camera_id"], d["clock"],
-                     d["window_start"], d["window_end"], d["observed_seconds"], d["partial"],
-                     d["frames"], json.dumps(d, separators=(",", ":")), received_at))
-                stored.append(cursor.rowcount == 1)
-                if not stored[-1]:
-                    continue
-                cursor.executemany(self._sql(
-                    "INSERT INTO line_counts (message_id, line, entered, exited) "
-                    "VALUES (?, ?, ?, ?)"),
-                    [(d["message_id"], line, counts["in"], counts["out"])
-                     for line, counts in d["lines"].items()])
+            if self.postgres and rows:
+                # One pipelined round of statements rather than a round trip per window.
+                cursor.executemany(self._sql(insert + " RETURNING message_id"), rows,
+                                   returning=True)
+                new = set()
+                while True:
+                    new.update(row[0] for row in cursor.fetchall())
+                    if not cursor.nextset():
+                        break
+            else:
+                new = set()
+                for row in rows:  # SQLite is in-process: no round trips to save
+                    cursor.execute(insert, row)
+                    if cursor.rowcount == 1:
+                        new.add(row[0])
+            stored, seen = [], set()
+            for d in documents:  # a repeat within the batch is a repeat too
+                stored.append(d["message_id"] in new and d["message_id"] not in seen)
+                seen.add(d["message_id"])
+            lines = [(d["message_id"], line, counts["in"], counts["out"])
+                     for d, new_window in zip(documents, stored, strict=True) if new_window
+                     for line, counts in d["lines"].items()]
+            if lines:
+                cursor.executemany(self._sql("INSERT INTO line_counts (message_id, line, "
+                                             "entered, exited) VALUES (?, ?, ?, ?)"), lines)
             for store_id, camera_id, status in statuses:
                 self._set_status(cursor, store_id, camera_id, status, received_at)
             for h in health:

@@ -15,6 +15,7 @@ from appliance.hq.store import StoreError, WindowStore
 from appliance.hq.subscriber import _passes, counts_validator, fast_check, window_problem
 from appliance.lab.bench_hq import documents
 from tests.hq.test_hq_aggregate import documents as varied_documents
+from tests.postgres import Postgres, postgres_bin
 
 
 def mutations(document: dict, rng: random.Random) -> list[dict]:
@@ -63,26 +64,39 @@ def test_fast_schema_check_agrees_with_jsonschema():
     assert valid >= 100 and invalid >= 1000
 
 
-def test_a_batch_is_one_transaction(tmp_path):
-    db = tmp_path / "hq.sqlite"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def target(request, tmp_path):
+    if request.param == "sqlite":
+        yield str(tmp_path / "hq.sqlite")
+        return
+    if postgres_bin() is None:
+        pytest.fail("PostgreSQL is not installed: make system-deps")
+    server = Postgres().start()
+    yield server.url
+    server.remove()
+
+
+def test_a_batch_is_one_transaction(target):
     first, second, third = documents(3, 3)
-    store = WindowStore(str(db))
+    store = WindowStore(target)
     try:
         assert store.add_batch([first, second, first], [("store-0000", "cam-0", "online")],
                                "2027-01-01T00:00:00Z") == [True, True, False]
-        broken = dict(third, clock=None)  # NOT NULL: the database refuses it
+        assert store.add_batch([second, third, third], [], "2027-01-01T00:00:00Z") == \
+            [False, True, False]
+        broken = dict(documents(4, 4)[3], clock=None)  # NOT NULL: the database refuses it
+        fourth = documents(5, 5)[4]
         with pytest.raises(StoreError):
-            store.add_batch([third, broken], [("store-0000", "cam-1", "online")],
+            store.add_batch([fourth, broken], [("store-0000", "cam-1", "online")],
                             "2027-01-01T00:00:01Z")
+        ids = sorted(i for (i,) in store.query("SELECT message_id FROM windows", []))
+        assert ids == sorted(d["message_id"] for d in (first, second, third))
+        assert store.query("SELECT store_id, camera_id, status FROM camera_status", []) == \
+            [("store-0000", "cam-0", "online")]
+        lines, = store.query("SELECT COUNT(*) FROM line_counts", [])[0]
+        assert lines == sum(len(d["lines"]) for d in (first, second, third))
     finally:
         store.close()
-    with sqlite3.connect(db) as connection:
-        assert sorted(i for (i,) in connection.execute("SELECT message_id FROM windows")) == \
-            sorted([first["message_id"], second["message_id"]])
-        assert connection.execute("SELECT store_id, camera_id, status FROM camera_status"
-                                  ).fetchall() == [("store-0000", "cam-0", "online")]
-        lines = connection.execute("SELECT COUNT(*) FROM line_counts").fetchone()[0]
-        assert lines == len(first["lines"]) + len(second["lines"])
 
 
 HEALTH = {"schema": "shopper.health/1", "store_id": "shop-1", "camera_id": "door",

@@ -160,8 +160,9 @@ function hourChart(c) {
     (sum, n) => [sum[0] + n.in, sum[1] + n.out], [0, 0]));
   const max = Math.max(1, ...totals.flat());
   const step = 14, height = 140, left = 30, width = left + step * hours.length + 70;
-  const chart = svg("svg", {width, height: height + 50, class: "hours",
-                            "data-bars": String(hours.length)});
+  const chart = svg("svg", {width, height: height + 60, class: "hours",
+                            "data-bars": String(hours.length), viewBox: `0 -10 ${width} ` +
+                            `${height + 60}`});
   for (const tick of [0, max]) {
     chart.append(svg("text", {x: 0, y: height - tick * height / max + 4}, String(tick)));
   }
