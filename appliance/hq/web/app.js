@@ -308,7 +308,8 @@ async function start() {
   }
   const stores = [...new Set(cameras.map((c) => c.store_id))];
   $("store").append(...stores.map((s) => el("option", {value: s}, s)));
-  $("store").value = params.get("store") || "";
+  // A chain has thousands of cameras: open on one store, not on every camera at once.
+  $("store").value = params.get("store") || (cameras.length > 24 ? stores[0] : "");
   fillCameras();
   $("camera").value = params.get("camera") || "";
   $("store").addEventListener("change", fillCameras);
