@@ -75,11 +75,13 @@ bench: models
 	$(BIN)/python -m appliance.lab.mqtt_bytes --json bench-results/mqtt-bytes.json
 
 # docs/hq.md: windows a second one `shopper-hq subscribe` (and two in a shared subscription)
-# store into a real PostgreSQL from a real Mosquitto, lag p50/p99, nothing lost or twice.
-# About a minute; HQ_WINDOWS sets the backlog per run.
+# store into a real PostgreSQL from a real Mosquitto, lag p50/p99, nothing lost or twice;
+# then a store's report over HQ_REPORT_DAYS days. About two minutes.
 HQ_WINDOWS ?= 20000
+HQ_REPORT_DAYS ?= 1
 bench-hq: install system-deps
-	$(BIN)/python -m appliance.lab.bench_hq --windows $(HQ_WINDOWS) --json bench-results/hq.json
+	$(BIN)/python -m appliance.lab.bench_hq --windows $(HQ_WINDOWS) \
+	  --report-days $(HQ_REPORT_DAYS) --json bench-results/hq.json
 
 lint: install
 	$(BIN)/ruff check appliance tests tools

@@ -220,12 +220,39 @@ def run(subscribers: int, port: int, admin_url: str, backlog: list[dict], live: 
     }
 
 
+def report_time(admin_url: str, days: float) -> dict:
+    """The dashboard's store view (`build_reports` + `as_json`, as `report --json --store`)
+    over `days` of one store's 8 cameras of 60 s windows, all with behaviour sections."""
+    import resource
+    from zoneinfo import ZoneInfo
+
+    from appliance.hq.aggregate import build_reports
+    from appliance.hq.render import as_json
+
+    url = new_database(admin_url, "bench_report")
+    docs = documents(int(8 * days * 1440), 8)
+    store = WindowStore(url)
+    for i in range(0, len(docs), 1000):
+        store.add_batch(docs[i:i + 1000], [], "2027-02-01T00:00:00Z")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    output = as_json(build_reports(store, ZoneInfo("Europe/Paris"), "store-0000"))
+    seconds = time.perf_counter() - started
+    store.close()
+    return {"report_windows": sum(c["windows"] for c in output["cameras"]),
+            "report_days": days, "report_seconds": round(seconds, 2),
+            "report_peak_rss_growth_mib": round(
+                (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--windows", type=int, default=20000, help="backlog windows per run")
     parser.add_argument("--cameras", type=int, default=16000, help="cameras (8 per store)")
     parser.add_argument("--rate", type=float, default=500.0, help="live windows a second")
     parser.add_argument("--seconds", type=float, default=10.0, help="live publishing time")
+    parser.add_argument("--report-days", type=float, default=0,
+                        help="also time the report of one store over this many days")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path.cwd()))
@@ -244,12 +271,15 @@ def main(argv: list[str] | None = None) -> int:
     postgres = Postgres().start()
     results = []
     try:
-        for i, subscribers in enumerate((1, 2)):
+        for i, subscribers in enumerate((1, 2) if args.windows else ()):
             part = docs[i * (args.windows + live_n):(i + 1) * (args.windows + live_n)]
             result = run(subscribers, broker.port, postgres.url, part[:args.windows],
                          part[args.windows:], args.rate, f"{subscribers}sub")
             results.append(result)
             print(json.dumps(result), flush=True)
+        if args.report_days:
+            results.append(report_time(postgres.url, args.report_days))
+            print(json.dumps(results[-1]), flush=True)
     finally:
         broker.stop()
         postgres.remove()
