@@ -152,9 +152,14 @@ FIRST_CLOCK_SQL = """SELECT w.clock FROM windows w {where} AND w.store_id = ? AN
 # heatmap grid...): streamed in time order, one window at a time.
 BEHAVIOUR_SECTIONS = ("zones", "journeys", "groups", "heatmap")
 SECTION_TEXT = {False: "json_extract(w.document, '$.{0}')",
-                True: "CAST(w.document AS jsonb) ->> '{0}'"}
+                True: "j.doc ->> '{0}'"}
+# PostgreSQL parses each document into jsonb once (OFFSET 0 keeps the planner from
+# substituting the cast into each of the eight uses: a store's day took 4.3 s, 2.6 of them
+# waiting on the database).
+DOCUMENT_JSON = {False: "", True: "CROSS JOIN LATERAL (SELECT CAST(w.document AS jsonb) AS doc "
+                 "OFFSET 0) j"}
 BEHAVIOUR_SQL = """SELECT w.store_id, w.camera_id, w.observed_seconds, {sections}
-    FROM windows w {where} {has_sections}
+    FROM windows w {document} {where} {has_sections}
     ORDER BY w.store_id, w.camera_id, w.window_start, w.message_id"""
 
 
@@ -213,7 +218,7 @@ def build_reports(store: WindowStore, zone: tzinfo, store_id: str | None = None,
         f"{SECTION_TEXT[pg].format(name)} IS NOT NULL" for name in BEHAVIOUR_SECTIONS) + ")"
     for s, c, observed, *sections in store.stream(BEHAVIOUR_SQL.format(
             sections=", ".join(SECTION_TEXT[pg].format(name) for name in BEHAVIOUR_SECTIONS),
-            where=where, has_sections=has_sections), params):
+            document=DOCUMENT_JSON[pg], where=where, has_sections=has_sections), params):
         zones, journeys, groups, heatmap = (json.loads(text) if text else {}
                                             for text in sections)
         reports[s, c].behaviour.add(StoredWindow(
