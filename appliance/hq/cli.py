@@ -1,5 +1,7 @@
 """The `shopper-hq` command: `subscribe` stores windows from the broker, `report` prints
-footfall per store and camera (and draws charts with --plot).
+footfall per store and camera (and draws charts with --plot). `serve` is the read-only web
+dashboard over the same database; `plan set` stores the image a camera's heatmap is drawn
+over.
 
 User errors are one line `shopper-hq: error: ...` with exit status 2; a database failure
 while subscribing exits with 3 after leaving the unstored window unacknowledged.
