@@ -9,7 +9,7 @@ MODELS_DIR ?= var/models
 CONFIG ?= examples/caviar-front.yaml
 CLIP ?= ../shared/data/caviar_front/clips/OneLeaveShopReenter1front.mpg
 
-.PHONY: install models demo test bench lint clean system-deps stage deploy uninstall check-host
+.PHONY: install models demo test bench bench-hq lint clean system-deps stage deploy uninstall check-host
 
 # Device install (docs in `make stage` below): the tree to lay out, the device's config, the
 # models to ship (names in models/manifest.yaml; empty: all), and the device's pip platform
@@ -48,7 +48,7 @@ install: $(BIN)/shopper-edge
 # Debian packages the tests need: a real RTSP server (GStreamer), an MQTT broker,
 # PostgreSQL (HQ's optional store), each started by the tests on free ports, and systemd
 # (systemd-analyze verify/security on the units; nothing is started), and Chromium with its
-# WebDriver for the setup page's browser tests (headless). `make test` installs
+# WebDriver for the setup page's and the dashboard's browser tests (headless). `make test` installs
 # the missing ones itself as root or with passwordless sudo, else names the command to run.
 SYSTEM_PACKAGES = python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
@@ -73,6 +73,15 @@ bench: models
 	$(BIN)/python -m appliance.lab.bench --config $(CONFIG) --soak-frames 20000 \
 	  --json bench-results/bench.json
 	$(BIN)/python -m appliance.lab.mqtt_bytes --json bench-results/mqtt-bytes.json
+
+# docs/hq.md: windows a second one `shopper-hq subscribe` (and two in a shared subscription)
+# store into a real PostgreSQL from a real Mosquitto, lag p50/p99, nothing lost or twice;
+# then a store's report over HQ_REPORT_DAYS days. About two minutes.
+HQ_WINDOWS ?= 20000
+HQ_REPORT_DAYS ?= 1
+bench-hq: install system-deps
+	$(BIN)/python -m appliance.lab.bench_hq --windows $(HQ_WINDOWS) \
+	  --report-days $(HQ_REPORT_DAYS) --json bench-results/hq.json
 
 lint: install
 	$(BIN)/ruff check appliance tests tools
