@@ -118,10 +118,11 @@ deploy: check-host stage
 	fi
 	$(SSH) $(HOST) sudo /opt/shopper-edge/install.sh
 
-# make uninstall HOST=user@device: stop and remove the service; config, secrets, spool and
-# models stay (run uninstall.sh --purge on the device to remove them too).
+# make uninstall HOST=user@device [PURGE=yes]: stop and remove the service; config, secrets,
+# spool, models and the user stay unless PURGE=yes. This release's uninstall.sh is piped to
+# the device (the copy there removes itself, so a purge after an uninstall still works).
 uninstall: check-host
-	$(SSH) $(HOST) sudo /opt/shopper-edge/uninstall.sh
+	$(SSH) $(HOST) sudo sh -s -- $(if $(PURGE),--purge) < tools/uninstall.sh
 
 # The device twin (docs/twin.md): a Debian 12 VM from Debian packages, under QEMU emulation.
 # make twin [ARCH=arm64] builds (cached in var/twin/) and boots it and prints how to reach

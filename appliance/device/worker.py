@@ -42,12 +42,27 @@ def main(argv: list[str] | None = None) -> int:
             from appliance.device.isolation import enter_empty_network_namespace
 
             enter_empty_network_namespace()
+        _never_dump_core()
         return run(args, handoff)
     except ApplianceError as error:
         print(f"shopper-edge: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _never_dump_core() -> None:
+    """Frames live in this process's memory: a crash must not put them in a core file (the
+    unit also sets LimitCORE=0, which systemd-coredump honours) nor let another process of
+    this user ptrace it. After the namespaces: a non-dumpable process's /proc is root's."""
+    import ctypes
+
+    pr_set_dumpable = 4
+    if ctypes.CDLL(None, use_errno=True).prctl(pr_set_dumpable, 0, 0, 0, 0) != 0:
+        from appliance.errors import ApplianceError
+
+        raise ApplianceError(f"cannot make the pixel worker non-dumpable: "
+                             f"{os.strerror(ctypes.get_errno())}")
 
 
 def run(args, handoff) -> int:

@@ -108,6 +108,9 @@ class Twin:
 @pytest.fixture(scope="session")
 def twin():
     vm = Twin(ARCH)
+    if os.environ.get("TWIN_REUSE") and twin_vm.qemu_pid(ARCH):  # developing: `make twin` one
+        yield vm
+        return
     try:
         TIMES["boot"] = vm.boot()
         yield vm
