@@ -33,6 +33,8 @@ def main() -> int:
     ap.add_argument("--mount", default="/cam")
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--once", action="store_true", help="one showing, to the first client")
+    ap.add_argument("--slow", type=int, default=1,
+                    help="play N times slower, at 25/N fps (a 25 fps clip's every frame once)")
     args = ap.parse_args()
 
     with open(args.file, "rb") as f:
@@ -44,12 +46,15 @@ def main() -> int:
     else:
         src = f'filesrc location="{location}"'
 
+    # Slow motion for an emulated device (the twin): fewer frames to decode, none skipped.
+    slow = (f"videorate rate={1 / args.slow} ! video/x-raw,framerate=25/{args.slow} ! "
+            if args.slow > 1 else "")
     Gst.init(None)
     factory = GstRtspServer.RTSPMediaFactory()
     # sliced-threads=false: multi-slice H.264 (zerolatency's default) decodes smeared in
     # OpenCV's FFmpeg RTSP reader; one slice per frame decodes cleanly.
     factory.set_launch(
-        f"( {src} ! decodebin ! videoconvert ! video/x-raw,format=I420 "
+        f"( {src} ! decodebin ! {slow}videoconvert ! video/x-raw,format=I420 "
         "! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=25 sliced-threads=false "
         "! video/x-h264,profile=baseline ! rtph264pay name=pay0 pt=96 config-interval=-1 )"
     )

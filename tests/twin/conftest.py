@@ -36,12 +36,13 @@ STORE, CAMERA = "store-twin", "front"
 UNIT = f"shopper-edge@{CAMERA}.service"
 USERS = {"dev-front": "front-secret", "hq": "hq-secret"}
 ACL = f"""user dev-front
-topic write shopper/{STORE}/{CAMERA}/#
+topic write shopper/{STORE}/#
 user hq
 topic read shopper/#
 """
 CLIP = CLIPS / "OneLeaveShopReenter1front.mpg"  # 1 in, 1 out, 15.6 s
 WINDOW_SECONDS = 10
+SLOW = 10
 SYSTEM_PYTHON = "/usr/bin/python3"
 TIMES: dict[str, float] = {}  # step -> seconds, printed at the end of the session
 
@@ -120,7 +121,9 @@ def twin():
 
 class Camera:
     """tests/rtsp_server.py on this host at a fixed port, so the deployed config stays
-    valid: `once` plays the clip one time (counts equal its truth), else it loops."""
+    valid: `once` plays the clip one time (counts equal its truth), else it loops. In slow
+    motion (SLOW times, every frame at 25/SLOW fps): an emulated CPU on a shared host
+    processes about a frame a second, as a loaded board might."""
 
     def __init__(self):
         self.port = free_port()
@@ -133,7 +136,8 @@ class Camera:
     def start(self, clip: Path = CLIP, once: bool = False) -> None:
         self.stop()
         command = [SYSTEM_PYTHON, str(REPO / "tests" / "rtsp_server.py"), "--port",
-                   str(self.port), "--file", str(clip)] + (["--once"] if once else [])
+                   str(self.port), "--file", str(clip), "--slow", str(SLOW)] + \
+            (["--once"] if once else [])
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE,
                                         stderr=subprocess.DEVNULL, text=True)
         assert self.process.stdout.readline().strip() == "READY"
@@ -189,8 +193,9 @@ def store(tmp_path_factory):
     s.close()
 
 
-def device_config(directory: Path, store: Store, camera: Camera) -> Path:
-    """The twin's device.yaml: the example's CAVIAR geometry, the host's camera and broker."""
+def device_config(directory: Path, store: Store, camera: Camera, v4l2: bool = False) -> Path:
+    """The twin's device.yaml: the example's CAVIAR geometry, the host's camera and broker;
+    with v4l2, one camera reading /dev/video0 instead."""
     example = yaml.safe_load((REPO / "examples" / "caviar-front.yaml").read_text())
     device = yaml.safe_load((REPO / "examples" / "device.yaml").read_text())
     device["store_id"] = STORE
@@ -198,9 +203,11 @@ def device_config(directory: Path, store: Store, camera: Camera) -> Path:
     device["privacy"]["min_count"] = 1  # compared with the clip's truth: no suppression
     device["performance"] = example["performance"]
     mqtt = device["outputs"]["mqtt"]
-    mqtt.update(host=HOST, port=store.broker.port, username="dev-front")
+    mqtt.update(host=HOST, port=store.broker.port, username="dev-front", health_seconds=10)
     cam = example["cameras"][0]
     cam.update(id=CAMERA, source=camera.url, fps=5)
+    if v4l2:
+        cam.update(id="vivid", source="/dev/video0", fps=2)
     device["cameras"] = [cam]
     path = directory / "twin-device.yaml"
     path.write_text(yaml.safe_dump(device, sort_keys=False))
