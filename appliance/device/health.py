@@ -53,6 +53,7 @@ class HealthMonitor:
             "frames_skipped": self.source_stats.frames_skipped,
             "frames_dropped": self.source_stats.frames_dropped,
             "stream_reconnects": self.source_stats.reconnects,
+            "clock_steps": getattr(self.source_stats, "clock_steps", 0),
             "mqtt_connects": mqtt_connects,
             "spool_depth": spool_depth,
             "spool_dropped": spool_dropped,

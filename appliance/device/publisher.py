@@ -41,6 +41,7 @@ class _SourceCounters:
     frames_skipped: int = 0
     frames_dropped: int = 0
     reconnects: int = 0
+    clock_steps: int = 0
 
 
 @dataclass
@@ -114,6 +115,7 @@ class Worker:
             times.seconds["inference"] = document["inference_seconds"]
             for name in ("frames_read", "frames_skipped", "frames_dropped", "reconnects"):
                 setattr(source, name, document[name])
+            source.clock_steps = document.get("clock_steps", 0)
             self.stats.fps_cap = document["fps_cap"]
             self.heartbeat = time.monotonic()
             self.ready.set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from appliance.device.analytics.lines import Crossing
@@ -41,6 +42,10 @@ class WindowAggregator:
         self._last: float | None = None
         self._frames = 0
         self._reset_counts()
+        # Live sources: frame times never jump (sources.LiveClock); this gives the system
+        # clock's offset from them, so windows carry the synced time after a clock step.
+        self.clock_offset: Callable[[], float] | None = None
+        self._offset = 0.0
 
     def _reset_counts(self) -> None:
         self._lines = {name: {"in": 0, "out": 0} for name in self.line_names}
@@ -51,6 +56,14 @@ class WindowAggregator:
             visitors: list | None = None, behaviour: BehaviourFrame | None = None) -> list[dict]:
         """Account one processed frame; returns the documents of windows it closed."""
         closed = []
+        offset = self.clock_offset() if self.clock_offset is not None else 0.0
+        timestamp += offset
+        if offset != self._offset and self._start is not None:
+            # The system clock stepped (time sync): the open window closes at its last frame
+            # and the next starts on the new time, with no windows for the time jumped over.
+            closed.append(self._emit(self._last, partial=True))
+            self._start = None
+        self._offset = offset
         if self._start is None:
             self._start = math.floor(timestamp / self.window_seconds) * self.window_seconds
             self._first = timestamp

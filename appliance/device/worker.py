@@ -95,6 +95,9 @@ def run(args, handoff) -> int:
                          realtime=args.realtime)
     pipeline = CameraPipeline(config, camera, detector, source.clock,
                               load_demographics(config), load_pose(config))
+    live_clock = getattr(source, "live_clock", None)
+    if live_clock is not None:
+        pipeline.windows.clock_offset = lambda: live_clock.offset
     out = Handoff(handoff, config.store_id, camera.id, pipeline, source.stats)
     out.progress(force=True)  # ready: the publisher tells systemd
     if hasattr(source, "on_tick"):
@@ -136,6 +139,7 @@ class Handoff:
             "inference_seconds": round(times.seconds["inference"], 6),
             "frames_read": stats.frames_read, "frames_skipped": stats.frames_skipped,
             "frames_dropped": stats.frames_dropped, "reconnects": stats.reconnects,
+            "clock_steps": stats.clock_steps,
             "fps_cap": self.pipeline.fps_cap,
         }, self.store_id, self.camera_id))
 

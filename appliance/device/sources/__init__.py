@@ -38,6 +38,33 @@ class SourceStats:
     frames_skipped: int = 0  # above the processing-rate cap, never decoded
     frames_dropped: int = 0  # read but not decodable
     reconnects: int = 0
+    clock_steps: int = 0  # times the system clock stepped (time sync) under a live source
+
+
+class LiveClock:
+    """Frame times of a live source: Unix time when it opened, advanced by the monotonic
+    clock, so tracking, rates and timeouts measure elapsed time even when the system clock
+    steps. A board without a real-time clock boots with its clock wrong and time sync then
+    steps it (years forward, or back): `offset` (system clock minus frame time) follows each
+    step, which the windows use to carry the synced time; each step is logged once."""
+
+    STEP_SECONDS = 2.0  # more disagreement than this is a step (timesyncd slews under 0.4 s)
+
+    def __init__(self, stats: SourceStats):
+        self.stats = stats
+        self._base = time.time() - time.monotonic()
+        self.offset = 0.0
+
+    def now(self) -> float:
+        timestamp = self._base + time.monotonic()
+        offset = time.time() - timestamp
+        if abs(offset - self.offset) > self.STEP_SECONDS:
+            log.warning("the system clock stepped by %+.1f s (time sync): windows from now on "
+                        "carry the new time; tracking keeps the monotonic clock",
+                        offset - self.offset)
+            self.offset = offset
+            self.stats.clock_steps += 1
+        return timestamp
 
 
 class RateCap:
@@ -132,6 +159,7 @@ class StreamSource:
         self.stop = stop or threading.Event()
         self.backoff = backoff
         self.stats = SourceStats()
+        self.live_clock = LiveClock(self.stats)
         self._capture = self._open()
         if self._capture is None:
             raise SourceError(f"{self.label}: cannot open the stream "
@@ -176,7 +204,7 @@ class StreamSource:
                     log.warning("%s: stream lost, reconnecting", self.label)
                     continue
                 delay = self.backoff[0]
-                timestamp = time.time()
+                timestamp = self.live_clock.now()
                 self.stats.frames_read += 1
                 if not rate.due(timestamp):
                     self.stats.frames_skipped += 1
@@ -208,6 +236,7 @@ class PiCameraSource:
         self.stop = stop or threading.Event()
         self.cap_fps = max_fps
         self.stats = SourceStats()
+        self.live_clock = LiveClock(self.stats)
         try:
             self._camera = Picamera2(index)
             self._camera.configure(self._camera.create_video_configuration(
@@ -220,7 +249,7 @@ class PiCameraSource:
         rate = RateCap(self.cap_fps)
         try:
             while not self.stop.is_set():
-                timestamp = time.time()
+                timestamp = self.live_clock.now()
                 self.stats.frames_read += 1
                 if not rate.due(timestamp):
                     self._camera.capture_request().release()
