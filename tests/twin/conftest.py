@@ -55,6 +55,8 @@ def pytest_collection_modifyitems(items):
 
 
 def pytest_terminal_summary(terminalreporter):
+    # The test modules import this file as tests.twin.conftest, pytest as conftest.
+    TIMES.update(getattr(sys.modules.get("tests.twin.conftest"), "TIMES", {}))
     if TIMES:
         terminalreporter.write_line("twin step times (s): " + json.dumps(
             {k: round(v, 1) for k, v in TIMES.items()}))

@@ -74,7 +74,8 @@ def test_a_frozen_worker_is_killed_by_the_watchdog_and_restarted(running, store)
     # WatchdogSec=60: the publisher stops pinging once the worker's heartbeat is 30 s old.
     wait_for(lambda: int(running.show("NRestarts")) > restarts, 150, "the watchdog", poll=3)
     TIMES["SIGSTOP worker to restart"] = time.monotonic() - stopped
-    assert "Watchdog timeout" in running.out(
+    # WatchdogSignal=SIGABRT: only the watchdog sends it (stop is SIGTERM, then SIGKILL).
+    assert "with signal SIGABRT" in running.out(
         f"journalctl -q -o cat -u shopper-edge@{CAMERA} --after-cursor='{cursor}'")
     wait_active(running)
     wait_for_new_window(store, 120)
