@@ -9,7 +9,8 @@ MODELS_DIR ?= var/models
 CONFIG ?= examples/caviar-front.yaml
 CLIP ?= ../shared/data/caviar_front/clips/OneLeaveShopReenter1front.mpg
 
-.PHONY: install models demo test bench lint clean system-deps stage deploy uninstall check-host
+.PHONY: install models demo test bench bench-hq lint clean system-deps stage deploy uninstall check-host \
+  twin-deps twin twin-stop twin-test
 
 # Device install (docs in `make stage` below): the tree to lay out, the device's config, the
 # models to ship (names in models/manifest.yaml; empty: all), and the device's pip platform
@@ -23,6 +24,8 @@ MODELS ?=
 PLATFORM ?=
 DEVICE_PYTHON ?= 3.11
 HOST ?=
+# How deploy reaches HOST: e.g. SSH='ssh -F var/twin/amd64/ssh_config' for the twin.
+SSH ?= ssh
 STAGE_OPT = $(DESTDIR)/opt/shopper-edge
 # What make deploy copies: only our own paths, never /etc or /usr themselves (their modes
 # must stay the device's) and never /etc/shopper-edge/secrets (copied by hand).
@@ -48,7 +51,7 @@ install: $(BIN)/shopper-edge
 # Debian packages the tests need: a real RTSP server (GStreamer), an MQTT broker,
 # PostgreSQL (HQ's optional store), each started by the tests on free ports, and systemd
 # (systemd-analyze verify/security on the units; nothing is started), and Chromium with its
-# WebDriver for the setup page's browser tests (headless). `make test` installs
+# WebDriver for the setup page's and the dashboard's browser tests (headless). `make test` installs
 # the missing ones itself as root or with passwordless sudo, else names the command to run.
 SYSTEM_PACKAGES = python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
@@ -73,6 +76,15 @@ bench: models
 	$(BIN)/python -m appliance.lab.bench --config $(CONFIG) --soak-frames 20000 \
 	  --json bench-results/bench.json
 	$(BIN)/python -m appliance.lab.mqtt_bytes --json bench-results/mqtt-bytes.json
+
+# docs/hq.md: windows a second one `shopper-hq subscribe` (and two in a shared subscription)
+# store into a real PostgreSQL from a real Mosquitto, lag p50/p99, nothing lost or twice;
+# then a store's report over HQ_REPORT_DAYS days. About two minutes.
+HQ_WINDOWS ?= 20000
+HQ_REPORT_DAYS ?= 1
+bench-hq: install system-deps
+	$(BIN)/python -m appliance.lab.bench_hq --windows $(HQ_WINDOWS) \
+	  --report-days $(HQ_REPORT_DAYS) --json bench-results/hq.json
 
 lint: install
 	$(BIN)/ruff check appliance tests tools
@@ -114,19 +126,39 @@ stage: install
 # run install.sh there (the user needs passwordless sudo). Secrets are never copied: the
 # installer puts them in /etc/shopper-edge/secrets by hand, mode 0600, owner shopper-edge.
 deploy: check-host stage
-	ssh $(HOST) sudo rm -rf /opt/shopper-edge/wheels
-	cd $(DESTDIR) && if command -v rsync >/dev/null && ssh $(HOST) command -v rsync >/dev/null; then \
+	$(SSH) $(HOST) sudo rm -rf /opt/shopper-edge/wheels
+	cd $(DESTDIR) && if command -v rsync >/dev/null && $(SSH) $(HOST) command -v rsync >/dev/null; then \
 	  rsync -a --relative --no-implied-dirs --no-owner --no-group --rsync-path='sudo rsync' \
-	    $(STAGED) $(HOST):/; \
+	    -e "$(SSH)" $(STAGED) $(HOST):/; \
 	else \
-	  tar -cf - $(STAGED) | ssh $(HOST) sudo tar -C / -xf - --no-same-owner --no-overwrite-dir; \
+	  tar -cf - $(STAGED) | $(SSH) $(HOST) sudo tar -C / -xf - --no-same-owner --no-overwrite-dir; \
 	fi
-	ssh $(HOST) sudo /opt/shopper-edge/install.sh
+	$(SSH) $(HOST) sudo /opt/shopper-edge/install.sh
 
-# make uninstall HOST=user@device: stop and remove the service; config, secrets, spool and
-# models stay (run uninstall.sh --purge on the device to remove them too).
+# make uninstall HOST=user@device [PURGE=yes]: stop and remove the service; config, secrets,
+# spool, models and the user stay unless PURGE=yes. This release's uninstall.sh is piped to
+# the device (the copy there removes itself, so a purge after an uninstall still works).
 uninstall: check-host
-	ssh $(HOST) sudo /opt/shopper-edge/uninstall.sh
+	$(SSH) $(HOST) sudo sh -s -- $(if $(PURGE),--purge) < tools/uninstall.sh
+
+# The device twin (docs/twin.md): a Debian 12 VM from Debian packages, under QEMU emulation.
+# make twin [ARCH=arm64] builds (cached in var/twin/) and boots it and prints how to reach
+# it; make twin-stop stops it; make twin-test boots its own, deploys and runs tests/twin.
+ARCH ?= amd64
+twin-deps:
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  mmdebstrap qemu-system-x86 qemu-system-arm qemu-user-static qemu-utils e2fsprogs \
+	  openssh-client rsync >/dev/null
+
+twin:
+	python3 tools/twin/twin.py start --arch $(ARCH)
+
+twin-stop:
+	python3 tools/twin/twin.py stop --arch $(ARCH)
+
+twin-test: models
+	$(BIN)/python -m pytest -q -m twin tests/twin
 
 check-host:
 	@test -n "$(HOST)" || { echo "make $(MAKECMDGOALS): needs HOST=user@device" >&2; exit 2; }

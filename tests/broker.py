@@ -48,7 +48,8 @@ def make_ca(directory: Path, name: str):
     return key, cert, path
 
 
-def make_server_cert(directory: Path, ca_key, ca_cert) -> tuple[Path, Path]:
+def make_server_cert(directory: Path, ca_key, ca_cert,
+                     extra_ips: tuple[str, ...] = ()) -> tuple[Path, Path]:
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -63,7 +64,8 @@ def make_server_cert(directory: Path, ca_key, ca_cert) -> tuple[Path, Path]:
             .not_valid_before(now - datetime.timedelta(minutes=5))
             .not_valid_after(now + datetime.timedelta(days=2))
             .add_extension(x509.SubjectAlternativeName([
-                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in extra_ips)]),
                 critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
                            critical=False)
@@ -79,10 +81,11 @@ def make_server_cert(directory: Path, ca_key, ca_cert) -> tuple[Path, Path]:
 
 class Broker:
     """mosquitto on 127.0.0.1:port. With `users` it requires passwords and applies `acl`;
-    with `tls` it listens with a certificate signed by `self.ca` (CN localhost)."""
+    with `tls` it listens with a certificate signed by `self.ca` (CN localhost, and the
+    addresses in `tls_ips`: the device twin reaches this host as 10.0.2.2)."""
 
     def __init__(self, directory: Path, users: dict[str, str] | None = None,
-                 acl: str | None = None, tls: bool = False):
+                 acl: str | None = None, tls: bool = False, tls_ips: tuple[str, ...] = ()):
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -98,7 +101,7 @@ class Broker:
             lines.append("user root")  # else mosquitto drops to a user that cannot read tmp
         if tls:
             ca_key, ca_cert, self.ca = make_ca(self.directory, "test-ca")
-            cert, key = make_server_cert(self.directory, ca_key, ca_cert)
+            cert, key = make_server_cert(self.directory, ca_key, ca_cert, tls_ips)
             lines += [f"cafile {self.ca}", f"certfile {cert}", f"keyfile {key}",
                       "tls_version tlsv1.2"]
         if users:

@@ -37,9 +37,12 @@ rm -rf /opt/shopper-edge
 
 if [ "$purge" = yes ]; then
     rm -rf /etc/shopper-edge /var/lib/shopper-edge
-    echo "shopper-edge removed, with its config, secrets, spool and models"
+    # Nothing it owned is left, so its user and group go too (userdel removes the group).
+    if getent passwd shopper-edge >/dev/null; then userdel shopper-edge; fi
+    if getent group shopper-edge >/dev/null; then groupdel shopper-edge; fi
+    echo "shopper-edge removed, with its config, secrets, spool, models and user"
 else
-    echo "shopper-edge removed; kept /etc/shopper-edge and /var/lib/shopper-edge"
+    echo "shopper-edge removed; kept /etc/shopper-edge, /var/lib/shopper-edge and its user"
 fi
-# The user shopper-edge stays, as systemd-sysusers users do: a uid reused by another account
-# could come to own files left behind (backups, logs).
+# Without --purge the user shopper-edge stays: it still owns the kept spool, models and
+# secrets, and a uid reused by another account would come to own them.

@@ -1,5 +1,7 @@
 """The `shopper-hq` command: `subscribe` stores windows from the broker, `report` prints
-footfall per store and camera (and draws charts with --plot).
+footfall per store and camera (and draws charts with --plot). `serve` is the read-only web
+dashboard over the same database; `plan set` stores the image a camera's heatmap is drawn
+over.
 
 User errors are one line `shopper-hq: error: ...` with exit status 2; a database failure
 while subscribing exits with 3 after leaving the unstored window unacknowledged.
@@ -63,6 +65,25 @@ def _parser() -> argparse.ArgumentParser:
                    help="also write PNG charts per camera (footfall, heatmap) and per store "
                    "(age profile)")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("serve", help="the read-only web dashboard over the stored windows")
+    p.add_argument("--db", default="shopper-hq.sqlite",
+                   help="SQLite file or postgresql:// URL (opened read-only)")
+    p.add_argument("--listen", default="127.0.0.1:8080", help="HOST:PORT (default "
+                   "127.0.0.1:8080; port 0: any free port)")
+    p.add_argument("--token-file", required=True,
+                   help="file holding the access token (one word, 16+ characters)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("plan", help="the store plan image a camera's heatmap is drawn over")
+    plan = p.add_subparsers(dest="plan_command", required=True)
+    p = plan.add_parser("set", help="store a PNG or JPEG (the camera's plate from the setup "
+                        "page) as the plan of a camera")
+    p.add_argument("--db", default="shopper-hq.sqlite")
+    p.add_argument("--store", required=True)
+    p.add_argument("--camera", required=True)
+    p.add_argument("image")
+    p.set_defaults(func=cmd_plan_set)
     return parser
 
 
@@ -137,6 +158,46 @@ def cmd_report(args) -> int:
 
         for path in plot(reports, Path(args.plot), args.tz):
             print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from appliance.hq.dashboard import parse_listen, read_token, serve
+
+    host, port = parse_listen(args.listen)
+    token = read_token(Path(args.token_file))
+
+    def interrupt(*_):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    try:
+        serve(args.db, token, host, port)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_plan_set(args) -> int:
+    import time
+
+    from appliance.hq.plans import NAME_PATTERN, read_plan
+    from appliance.hq.store import WindowStore
+    from appliance.messages import iso
+
+    for flag, value in (("--store", args.store), ("--camera", args.camera)):
+        if not NAME_PATTERN.fullmatch(value):
+            raise ApplianceError(f"{flag} {value!r}: letters, digits, - and _ only")
+    media_type, image = read_plan(Path(args.image))
+    if not args.db.startswith(("postgresql://", "postgres://")) and not Path(args.db).is_file():
+        raise ApplianceError(f"{args.db}: no such database (run shopper-hq subscribe first)")
+    store = WindowStore(args.db)
+    try:
+        store.set_plan(args.store, args.camera, media_type, image, iso(time.time()))
+    finally:
+        store.close()
+    print(f"plan of {args.store}/{args.camera}: {args.image} ({len(image)} bytes)",
+          file=sys.stderr)
     return 0
 
 

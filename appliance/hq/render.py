@@ -39,7 +39,13 @@ def camera_json(r: CameraReport) -> dict:
         "age_bands": dict(r.age.bands), "age_shares": r.age.shares(),
         "gender": dict(r.age.gender),
         "behaviour": r.behaviour.as_dict() if r.behaviour.windows else None,
+        "health": {key: r.health[key] for key in HEALTH_KEYS} if r.health else None,
     }
+
+
+# The figures of a camera's last health message the report shows.
+HEALTH_KEYS = ("time", "received_at", "fps", "fps_cap", "inference_ms", "spool_depth",
+               "spool_dropped", "stream_reconnects", "uptime_seconds", "software_version")
 
 
 def format_text(reports: list[CameraReport], zone_name: str) -> str:
@@ -52,6 +58,11 @@ def format_text(reports: list[CameraReport], zone_name: str) -> str:
         out.append(f"  windows {r.windows} ({r.partial_windows} partial), "
                    f"{r.first} .. {r.last}, observed {r.observed_seconds / 3600:.2f} h, "
                    f"coverage {r.coverage:.1%}")
+        if r.health:
+            h = r.health
+            out.append(f"  last health {h['time']}: {h['fps']} fps, spool {h['spool_depth']} "
+                       f"windows, {h['stream_reconnects']} stream reconnects, up "
+                       f"{h['uptime_seconds']} s, version {h['software_version']}")
         totals = ", ".join(f"{name} in {c[0]} out {c[1]}" for name, c in r.lines.items())
         out.append(f"  totals: {totals or 'no lines'}")
         if r.suppressed:

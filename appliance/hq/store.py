@@ -10,6 +10,7 @@ share these tables. The SQL is the common subset of SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import base64
 import json
 import sqlite3
 from collections.abc import Iterator
@@ -45,6 +46,22 @@ TABLES = (
         status TEXT NOT NULL,
         changed_at TEXT NOT NULL,
         PRIMARY KEY (store_id, camera_id))""",
+    # Each camera's latest shopper.health/1 document (operational figures only).
+    """CREATE TABLE IF NOT EXISTS camera_health (
+        store_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        document TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, camera_id))""",
+    # The store's plan behind a camera's heatmap (its people-free plate, from the setup
+    # page), set at HQ with `shopper-hq plan set`; base64 text: one SQL for both databases.
+    """CREATE TABLE IF NOT EXISTS plans (
+        store_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        image TEXT NOT NULL,
+        set_at TEXT NOT NULL,
+        PRIMARY KEY (store_id, camera_id))""",
 )
 
 
@@ -73,23 +90,35 @@ class StoredWindow:
 
 
 class WindowStore:
-    def __init__(self, target: str):
+    def __init__(self, target: str, read_only: bool = False):
+        """read_only (the dashboard): the database must exist, and it refuses every write
+        (SQLite opened with mode=ro, PostgreSQL read-only transactions)."""
         self.target = target
         self.postgres = target.startswith(("postgresql://", "postgres://"))
         try:
             if self.postgres:
-                self._db = _connect_postgres(target)
+                self._db = _connect_postgres(target, read_only)
                 self._errors: tuple = (__import__("psycopg").Error,)
             else:
                 path = Path(target.removeprefix("sqlite://"))
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._db = sqlite3.connect(path, check_same_thread=False)
-                self._db.execute("PRAGMA journal_mode=WAL")
+                if read_only:
+                    if not path.is_file():
+                        raise StoreError(f"{target}: no such database "
+                                         "(run shopper-hq subscribe first)")
+                    self._db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                               check_same_thread=False)
+                else:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    self._db = sqlite3.connect(path, check_same_thread=False)
+                    self._db.execute("PRAGMA journal_mode=WAL")
                 self._db.execute("PRAGMA foreign_keys=ON")
                 self._errors = (sqlite3.Error,)
             with self._transaction() as cursor:
-                for statement in TABLES:
-                    cursor.execute(statement)
+                if read_only:  # a database of an older HQ has no plans table yet
+                    cursor.execute("SELECT COUNT(*) FROM windows")
+                else:
+                    for statement in TABLES:
+                        cursor.execute(statement)
         except StoreError:
             raise
         except Exception as error:  # sqlite3/psycopg errors, OSError
@@ -98,30 +127,97 @@ class WindowStore:
 
     def add_window(self, document: dict, received_at: str) -> bool:
         """Store a validated counts document; False when its message_id is already stored."""
-        d = document
-        with self._transaction() as cursor:
-            cursor.execute(self._sql(
-                "INSERT INTO windows (message_id, store_id, camera_id, clock, window_start, "
-                "window_end, observed_seconds, partial, frames, document, received_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING"),
-                (d["message_id"], d["store_id"], d["camera_id"], d["clock"], d["window_start"],
+        return self.add_batch([document], [], received_at)[0]
+
+    def add_batch(self, documents: list[dict], statuses: list[tuple[str, str, str]],
+                  received_at: str, health: list[dict] = ()) -> list[bool]:
+        """Store validated counts documents, (store, camera, status) changes and health
+        documents (the latest kept per camera) in one transaction: all or none. Per counts
+        document, whether it was new (False: a repeat)."""
+        rows = [(d["message_id"], d["store_id"], d["camera_id"], d["clock"], d["window_start"],
                  d["window_end"], d["observed_seconds"], d["partial"], d.get("frames", 0),
-                 json.dumps(d, separators=(",", ":")), received_at))
-            if cursor.rowcount != 1:
-                return False
-            for line, counts in d["lines"].items():
-                cursor.execute(self._sql("INSERT INTO line_counts (message_id, line, entered, "
-                                         "exited) VALUES (?, ?, ?, ?)"),
-                               (d["message_id"], line, counts["in"], counts["out"]))
-            return True
+                 json.dumps(d, separators=(",", ":")), received_at) for d in documents]
+        insert = ("INSERT INTO windows (message_id, store_id, camera_id, clock, window_start, "
+                  "window_end, observed_seconds, partial, frames, document, received_at) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING")
+        with self._transaction() as cursor:
+            if self.postgres and rows:
+                # One pipelined round of statements rather than a round trip per window.
+                cursor.executemany(self._sql(insert + " RETURNING message_id"), rows,
+                                   returning=True)
+                new = set()
+                while True:
+                    new.update(row[0] for row in cursor.fetchall())
+                    if not cursor.nextset():
+                        break
+            else:
+                new = set()
+                for row in rows:  # SQLite is in-process: no round trips to save
+                    cursor.execute(insert, row)
+                    if cursor.rowcount == 1:
+                        new.add(row[0])
+            stored, seen = [], set()
+            for d in documents:  # a repeat within the batch is a repeat too
+                stored.append(d["message_id"] in new and d["message_id"] not in seen)
+                seen.add(d["message_id"])
+            lines = [(d["message_id"], line, counts["in"], counts["out"])
+                     for d, new_window in zip(documents, stored, strict=True) if new_window
+                     for line, counts in d["lines"].items()]
+            if lines:
+                cursor.executemany(self._sql("INSERT INTO line_counts (message_id, line, "
+                                             "entered, exited) VALUES (?, ?, ?, ?)"), lines)
+            for store_id, camera_id, status in statuses:
+                self._set_status(cursor, store_id, camera_id, status, received_at)
+            for h in health:
+                cursor.execute(self._sql(
+                    "INSERT INTO camera_health (store_id, camera_id, document, received_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT (store_id, camera_id) DO UPDATE SET "
+                    "document = excluded.document, received_at = excluded.received_at"),
+                    (h["store_id"], h["camera_id"], json.dumps(h, separators=(",", ":")),
+                     received_at))
+        return stored
 
     def set_status(self, store_id: str, camera_id: str, status: str, changed_at: str) -> None:
         with self._transaction() as cursor:
+            self._set_status(cursor, store_id, camera_id, status, changed_at)
+
+    def _set_status(self, cursor, store_id: str, camera_id: str, status: str,
+                    changed_at: str) -> None:
+        cursor.execute(self._sql(
+            "INSERT INTO camera_status (store_id, camera_id, status, changed_at) "
+            "VALUES (?, ?, ?, ?) ON CONFLICT (store_id, camera_id) DO UPDATE SET "
+            "status = excluded.status, changed_at = excluded.changed_at"),
+            (store_id, camera_id, status, changed_at))
+
+    def set_plan(self, store_id: str, camera_id: str, media_type: str, image: bytes,
+                 set_at: str) -> None:
+        with self._transaction() as cursor:
             cursor.execute(self._sql(
-                "INSERT INTO camera_status (store_id, camera_id, status, changed_at) "
-                "VALUES (?, ?, ?, ?) ON CONFLICT (store_id, camera_id) DO UPDATE SET "
-                "status = excluded.status, changed_at = excluded.changed_at"),
-                (store_id, camera_id, status, changed_at))
+                "INSERT INTO plans (store_id, camera_id, media_type, image, set_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (store_id, camera_id) DO UPDATE SET "
+                "media_type = excluded.media_type, image = excluded.image, "
+                "set_at = excluded.set_at"),
+                (store_id, camera_id, media_type, base64.b64encode(image).decode(), set_at))
+
+    def plan(self, store_id: str, camera_id: str) -> tuple[str, bytes] | None:
+        """(media type, image bytes) of a camera's plan; None when none was set."""
+        if not self._has_table("plans"):
+            return None
+        rows = self.query("SELECT media_type, image FROM plans WHERE store_id = ? AND "
+                          "camera_id = ?", [store_id, camera_id])
+        return (rows[0][0], base64.b64decode(rows[0][1])) if rows else None
+
+    def plans(self) -> set[tuple[str, str]]:
+        """(store, camera) of every plan set."""
+        if not self._has_table("plans"):
+            return set()
+        return {(s, c) for s, c in self.query("SELECT store_id, camera_id FROM plans", [])}
+
+    def _has_table(self, name: str) -> bool:
+        sql = ("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = ?"
+               if self.postgres else
+               "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?")
+        return self.query(sql, [name])[0][0] > 0
 
     def windows(self, store_id: str | None = None, camera_id: str | None = None,
                 since: str | None = None, until: str | None = None) -> Iterator[StoredWindow]:
@@ -167,6 +263,15 @@ class WindowStore:
             rows = cursor.execute("SELECT store_id, camera_id, status, changed_at "
                                   "FROM camera_status").fetchall()
         return {(s, c): (status, at) for s, c, status, at in rows}
+
+    def health(self) -> dict[tuple[str, str], dict]:
+        """Each camera's latest health document, with `received_at` added."""
+        if not self._has_table("camera_health"):  # a database of an older HQ
+            return {}
+        rows = self.query("SELECT store_id, camera_id, document, received_at "
+                          "FROM camera_health", [])
+        return {(s, c): {**json.loads(document), "received_at": at}
+                for s, c, document, at in rows}
 
     def close(self) -> None:
         self._db.close()
@@ -231,12 +336,15 @@ def _window(row, lines) -> StoredWindow:
                         groups=document.get("groups", {}), heatmap=document.get("heatmap", {}))
 
 
-def _connect_postgres(url: str):
+def _connect_postgres(url: str, read_only: bool = False):
     try:
         import psycopg
     except ImportError:
         raise StoreError("PostgreSQL needs psycopg: pip install 'shopper-edge[hq]'") from None
-    return psycopg.connect(url, connect_timeout=10)
+    # Read-only: every transaction of the session is, so no statement can write (grant the
+    # dashboard's role SELECT only as well).
+    options = {"options": "-c default_transaction_read_only=on"} if read_only else {}
+    return psycopg.connect(url, connect_timeout=10, **options)
 
 
 def _first_line(error: BaseException) -> str:
