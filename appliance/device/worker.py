@@ -77,6 +77,7 @@ def run(args, handoff) -> int:
         source_url = via_loopback(camera.source, relay.port)
     detector = load_detector(config)
     source = open_source(source_url, camera.fps, stop, label=camera.source,
+                         decoder=camera.decoder,
                          realtime=args.realtime)
     pipeline = CameraPipeline(config, camera, detector, source.clock,
                               load_demographics(config), load_pose(config))

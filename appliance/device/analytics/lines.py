@@ -90,8 +90,14 @@ class LineCounter:
                 if abs(distance[k]) <= bands[k]:
                     continue  # undecided inside the band
                 side = 1 if distance[k] > 0 else -1
+                if previous is not None and previous.side != side and not tracks.moving[k]:
+                    # Not proven to move yet (a mannequin never is): the crossing waits, it
+                    # is not lost. A person first seen just before the door, whose travel
+                    # reaches min_travel a frame after the line, still counts (at 4K the
+                    # exit of EnterExitCrossingPaths1front was missed for one frame).
+                    continue
                 self._sides[track_id] = _Side(side, feet[k])
-                if previous is None or previous.side == side or not tracks.moving[k]:
+                if previous is None or previous.side == side:
                     continue
                 if self._through_segment(previous.foot, feet[k]):
                     direction = "in" if side > 0 else "out"

@@ -58,16 +58,19 @@ class RateCap:
 
 def open_source(source: str, max_fps: float | None = None,
                 stop: threading.Event | None = None, label: str | None = None,
-                realtime: bool = False):
+                realtime: bool = False, decoder: str = "auto"):
     """`label`: how to name the source in messages, when `source` is a stand-in (the pixel
-    worker opens a network camera through its loopback relay). `realtime` paces a file."""
-    if source.startswith(STREAM_SCHEMES):
-        return StreamSource(source, max_fps, stop, label=label)
+    worker opens a network camera through its loopback relay). `realtime` paces a file.
+    Files and network streams are decoded by an ffmpeg child (`decoder`), which drops and
+    scales frames before they reach Python."""
     if source.startswith("picamera"):
         return PiCameraSource(source, max_fps, stop)
     if source.isdigit() or source.startswith("/dev/video"):
         return StreamSource(source, max_fps, stop)
-    return FileSource(source, max_fps, realtime=realtime, stop=stop)
+    from appliance.device.sources.ffmpeg import FFmpegSource
+
+    return FFmpegSource(source, max_fps, stop, label=label, realtime=realtime,
+                        decoder=decoder)
 
 
 class FileSource:
