@@ -51,7 +51,7 @@ install: $(BIN)/shopper-edge
 # the missing ones itself as root or with passwordless sudo, else names the command to run.
 SYSTEM_PACKAGES = python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
-  gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto postgresql systemd
+  gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto postgresql systemd ffmpeg
 
 system-deps:
 	tools/system-deps.sh $(SYSTEM_PACKAGES)
@@ -71,6 +71,7 @@ bench: models
 	$(BIN)/python -m appliance.lab.bench --config $(CONFIG) --soak-frames 20000 \
 	  --json bench-results/bench.json
 	$(BIN)/python -m appliance.lab.mqtt_bytes --json bench-results/mqtt-bytes.json
+	$(BIN)/python -m appliance.lab.decode_cost --json bench-results/decode-cost.json
 
 lint: install
 	$(BIN)/ruff check appliance tests tools
