@@ -108,3 +108,20 @@ def test_a_corrupt_file_is_one_clear_error(tmp_path):
     bad.write_bytes(b"not a video" * 100)
     with pytest.raises(SourceError, match="bad.mp4: cannot open as a video"):
         FFmpegSource(str(bad))
+
+
+def test_check_config_warns_about_a_4k_h264_stream_on_a_pi_4(upscaled_clips, tmp_path,
+                                                             models_dir):
+    config = _scaled_config(tmp_path, models_dir, upscaled_clips["4k"], 10)
+    result = shopper_edge("check-config", "--board", "pi4", config)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stdout.splitlines() if ": warning: " in line]
+    assert warnings == [
+        f"{config}: warning: cameras[0] (front): 3840x2880 H264 is more than Raspberry Pi 4 "
+        "decodes in hardware (H264 up to 1920x1080): it is decoded in software, every frame "
+        "at the camera's rate; use the camera's substream (most offer 640x360 or 704x576)"]
+    # The Pi 4 decodes the 1080p stream in hardware, and the native clip is small: no warning.
+    for size, factor in (("1080p", 3.75), ("native", 1)):
+        config = _scaled_config(tmp_path, models_dir, upscaled_clips[size], factor)
+        result = shopper_edge("check-config", "--board", "pi4", config)
+        assert result.returncode == 0 and ": warning: " not in result.stdout, result.stdout
