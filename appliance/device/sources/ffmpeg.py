@@ -179,6 +179,8 @@ class FFmpegSource:
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, float]]:
         delay = self.backoff[0]
+        lost = False  # a live stream that ended and is being reopened
+        started = False  # some frame came through: a later failure is not the decoder's
         while not self.stop.is_set():
             child = self._start()
             delivered = 0
@@ -187,7 +189,12 @@ class FFmpegSource:
                 for frame in self._frames(child):
                     delivered += 1
                     self.stats.frames_read += 1
-                    delay = self.backoff[0]
+                    started = True
+                    if lost:
+                        lost, delay = False, self.backoff[0]
+                        self.stats.reconnects += 1
+                        log.info("%s: reconnected (reconnects: %d)", self.label,
+                                 self.stats.reconnects)
                     if self.live:
                         timestamp = time.time()
                         if not self.rate.due(timestamp):  # adaptive rate, above ffmpeg's
@@ -201,7 +208,7 @@ class FFmpegSource:
             finally:
                 self._finish(child)
                 self._count_dropped()
-            if delivered == 0 and self.decoder != "software":
+            if not started and self.decoder != "software":
                 log.warning("%s: the %s decoder did not start (%s); decoding in software",
                             self.label, self.decoder, self._last_error())
                 self.decoder = "software"
@@ -213,12 +220,15 @@ class FFmpegSource:
                 return
             if self.stop.is_set():
                 return
-            log.warning("%s: stream lost, reconnecting", self.label)
+            if not lost:
+                lost = True
+                log.warning("%s: stream lost, reconnecting", self.label)
+            else:
+                log.info("%s: still unreachable, next try in %.1f s", self.label, delay)
             self.on_tick()
             if self.stop.wait(delay):
                 return
             delay = min(delay * 2, self.backoff[1])
-            self.stats.reconnects += 1
 
     def _last_error(self) -> str:
         errors = [line for line in self._stderr if "rror" in line or "nvalid" in line]
