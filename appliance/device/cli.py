@@ -163,12 +163,14 @@ def _open_outputs(config, camera, pipeline, source_stats, shared: list):
     (its own connection, spool and last will per camera). Returns (outputs, mqtt or None).
     `pipeline` and `source_stats` are read for health only."""
     from appliance.device.health import HealthMonitor
+    from appliance.device.inference.backend import provider_in_use
     from appliance.device.inference.models import load_manifest
     from appliance.device.outputs import Outputs
 
     spec = load_manifest()[config.models.detector]
     monitor = HealthMonitor(config.store_id, camera.id, pipeline, source_stats,
-                            {spec.name: {"file": spec.file, "sha256": spec.sha256}})
+                            {spec.name: {"file": spec.file, "sha256": spec.sha256,
+                                         "provider": provider_in_use(config.models.providers)}})
     outputs = list(shared)
     mqtt = None
     if config.outputs.mqtt is not None:

@@ -66,3 +66,10 @@ def test_bad_providers_are_one_config_line(tmp_path, providers, problem):
                                     "cameras": [{"id": "c", "source": "x.mp4"}]}))
     with pytest.raises(ConfigError, match=problem.replace("[", r"\[").replace("]", r"\]")):
         load_config(path)
+
+
+def test_health_names_the_provider_the_detector_runs_on():
+    from appliance.device.inference.backend import provider_in_use
+
+    assert provider_in_use(("cpu",)) == "cpu"
+    assert provider_in_use(("tensorrt", "cuda", "cpu")) == "cpu"  # CPU-only onnxruntime here

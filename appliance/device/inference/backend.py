@@ -27,6 +27,17 @@ def engine_cache_dir(models_dir: Path) -> Path:
     return Path(state or models_dir.parent) / "tensorrt-cache"
 
 
+def provider_in_use(wanted: tuple[str, ...]) -> str:
+    """The first configured provider this onnxruntime has (what the detector runs on), for
+    health; onnxruntime is imported only when a GPU provider is configured."""
+    if wanted == ("cpu",):
+        return "cpu"
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    return next(name for name in (*wanted, "cpu") if ORT_PROVIDERS[name] in available)
+
+
 def choose_providers(wanted: tuple[str, ...], available: list[str], label: str,
                      cache: Path) -> list:
     """onnxruntime's provider list for the configured preference: the ones this
