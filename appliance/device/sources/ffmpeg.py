@@ -78,6 +78,10 @@ def output_size(width: int, height: int, max_width: int = DECODE_MAX_WIDTH) -> t
 
 
 class FFmpegSource:
+    """Yields `(frame, timestamp)` like the other sources: media seconds for files (frame
+    k of the capped rate at k / fps), Unix time for live streams, which are reopened with
+    backoff when they drop."""
+
     def __init__(self, source: str, max_fps: float | None = None,
                  stop: threading.Event | None = None, label: str | None = None,
                  realtime: bool = False, decoder: str = "auto", backoff=(0.5, 30.0)):
@@ -99,9 +103,8 @@ class FFmpegSource:
         self.fps = info["fps"]
         self.source_size = (info["width"], info["height"])
         self.frame_size = output_size(*self.source_size)
-        self.duration = None
+        self.duration = None  # unknown without reading the file: no progress total
         self.decoder = self._choose(decoder)
-        self._child: subprocess.Popen | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=40)
 
     def _choose(self, wanted: str) -> str:
