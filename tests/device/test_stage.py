@@ -149,6 +149,7 @@ def test_app_wheel_holds_this_checkout_s_package(stage):
             if not p.is_relative_to(package / "lab")} | \
         {str(p.relative_to(REPO)) for p in (package / "schemas").glob("*.json")} | \
         {str(p.relative_to(REPO)) for p in (package / "device/setup/static").glob("*")} | \
+        {str(p.relative_to(REPO)) for p in (package / "hq/web").glob("*")} | \
         {"appliance/manifest.yaml"}
     assert packed == ours
     # The model manifest travels in the package (a link to models/manifest.yaml here).
