@@ -24,6 +24,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from appliance.messages import bin_bounds
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -119,21 +121,13 @@ def histogram_percentile(histogram: dict[str, int], q: float) -> float | None:
     """The q-quantile (0 < q < 1) of the visits in a dwell histogram ("0-10", ..., "300+"),
     visits taken as spread evenly over their bin (as HQ pools them), to 0.1 s; None with
     no visits or when it falls in the open last bin (only a lower bound is known there)."""
-    bins = sorted((_bin_bounds(label), n) for label, n in histogram.items())
+    bins = sorted((bin_bounds(label), n) for label, n in histogram.items())
     target, seen = q * sum(n for _, n in bins), 0
     for (low, high), n in bins:
         if n and seen + n >= target:
             return None if high == math.inf else round(low + (high - low) * (target - seen) / n, 1)
         seen += n
     return None
-
-
-def _bin_bounds(label: str) -> tuple[float, float]:
-    """Seconds a histogram bin covers: "10-30" is [10, 30), "300+" is [300, inf)."""
-    if label.endswith("+"):
-        return float(label[:-1]), math.inf
-    low, high = label.split("-")
-    return float(low), float(high)
 
 
 def share(part: int | None, whole: int | None) -> float | None:

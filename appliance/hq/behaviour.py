@@ -15,6 +15,8 @@ import math
 from dataclasses import dataclass, field
 from itertools import pairwise
 
+from appliance.messages import bin_bounds
+
 JOURNEY_COUNTS = ("visitors", "staff", "entered", "interacted", "reached_checkout",
                   "interacted_without_checkout")
 GROUP_SIZES = ("1", "2", "3", "4", "5+")
@@ -29,14 +31,6 @@ def heatmap_cells(heatmap: dict) -> list[list[int | None]]:
         raise ValueError(f"person_seconds is not {heatmap['rows']} rows of "
                          f"{heatmap['cols']} cells")
     return grid
-
-
-def bin_bounds(label: str) -> tuple[float, float]:
-    """Seconds covered by a histogram bin: "10-30" is [10, 30), "300+" is [300, inf)."""
-    if label.endswith("+"):
-        return float(label[:-1]), math.inf
-    low, high = label.split("-")
-    return float(low), float(high)
 
 
 def percentile(histogram: dict[str, int], q: float) -> tuple[float, bool] | None:
