@@ -65,6 +65,15 @@ class ConfigReader:
             raise self.fail(key, f"must be <= {high}, got {value}")
         return float(value)
 
+    def numbers(self, cls, raw: Any, key: str):
+        """A section that is a dataclass of non-negative numbers (tracker, counting): each
+        key optional, defaults from the class."""
+        defaults = cls()
+        section = self.mapping(raw, key, tuple(defaults.__dataclass_fields__))
+        return cls(**{name: self.number(section.get(name, getattr(defaults, name)),
+                                        join_key(key, name), 0)
+                      for name in defaults.__dataclass_fields__})
+
     def flag(self, value: Any, key: str) -> bool:
         if not isinstance(value, bool):
             raise self.fail(key, f"expected true or false, got {value!r}")

@@ -50,11 +50,7 @@ def parse_lines(r: ConfigReader, raw: Any, camera_key: str,
 
 
 def parse_counting(r: ConfigReader, raw: Any, key: str) -> CountingConfig:
-    defaults = CountingConfig()
-    c = r.mapping(raw, key, tuple(defaults.__dataclass_fields__))
-    values = {name: r.number(c.get(name, getattr(defaults, name)), join_key(key, name), 0)
-              for name in defaults.__dataclass_fields__}
-    return CountingConfig(**values)
+    return r.numbers(CountingConfig, raw, key)
 
 
 def _cross(a: Point, b: Point, p: Point) -> float:

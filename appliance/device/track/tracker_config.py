@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from appliance.device.config_reader import ConfigReader, join_key
+from appliance.device.config_reader import ConfigReader
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,4 @@ class TrackerConfig:
 
 
 def parse_tracker(r: ConfigReader, raw: Any, key: str) -> TrackerConfig:
-    defaults = TrackerConfig()
-    t = r.mapping(raw, key, tuple(defaults.__dataclass_fields__))
-    values = {name: r.number(t.get(name, getattr(defaults, name)), join_key(key, name), 0)
-              for name in defaults.__dataclass_fields__}
-    return TrackerConfig(**values)
+    return r.numbers(TrackerConfig, raw, key)
