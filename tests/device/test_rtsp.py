@@ -69,15 +69,22 @@ def _outs(stdout_path: Path) -> int:
     return sum(json.loads(line)["lines"]["shop_door"]["out"] for line in lines if line)
 
 
-def test_live_stream_reconnects_and_keeps_counting(tmp_path, models_dir):
+def _run_live(tmp_path: Path, models_dir: Path):
+    """An RTSP server looping OneLeaveShop and `shopper-edge run` reading it, its windows
+    and its log in files: (port, server, appliance, windows path, log path)."""
     port = _free_port()
-    # OneLeaveShop: one shopper walks out of the door about 7.6 s into each 11.8 s loop.
     server = _start_server(port, CLIPS / "OneLeaveShop1front.mpg")
     config = _config(tmp_path, models_dir, f"rtsp://127.0.0.1:{port}/cam")
     out_path, err_path = tmp_path / "windows.jsonl", tmp_path / "stderr.txt"
     with open(out_path, "w") as out, open(err_path, "w") as err:
         appliance = subprocess.Popen([sys.executable, "-m", "appliance.device.cli", "run",
                                       "--config", str(config)], stdout=out, stderr=err)
+    return port, server, appliance, out_path, err_path
+
+
+def test_live_stream_reconnects_and_keeps_counting(tmp_path, models_dir):
+    # OneLeaveShop: one shopper walks out of the door about 7.6 s into each 11.8 s loop.
+    port, server, appliance, out_path, err_path = _run_live(tmp_path, models_dir)
     try:
         wait_for(lambda: _outs(out_path) >= 1, 40, err_path.read_text, poll=0.5)
         before = _outs(out_path)
@@ -116,13 +123,7 @@ def test_windows_close_on_time_while_the_camera_is_down(tmp_path, models_dir):
     window without frames (observed 0), not when the stream comes back."""
     from datetime import datetime
 
-    port = _free_port()
-    server = _start_server(port, CLIPS / "OneLeaveShop1front.mpg")
-    config = _config(tmp_path, models_dir, f"rtsp://127.0.0.1:{port}/cam")
-    out_path, err_path = tmp_path / "windows.jsonl", tmp_path / "stderr.txt"
-    with open(out_path, "w") as out, open(err_path, "w") as err:
-        appliance = subprocess.Popen([sys.executable, "-m", "appliance.device.cli", "run",
-                                      "--config", str(config)], stdout=out, stderr=err)
+    port, server, appliance, out_path, err_path = _run_live(tmp_path, models_dir)
     arrived: dict[str, float] = {}  # window_end -> when its line appeared here
 
     def read() -> list[dict]:
