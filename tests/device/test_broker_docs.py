@@ -40,7 +40,9 @@ def brokers(tmp_path):
         "/etc/mosquitto/certs/store-broker.key": str(store.directory / "server.key"),
         "/etc/mosquitto/certs/hq-ca.crt": str(hq.ca),
         "listener 8883": f"listener {store.port} 127.0.0.1",
-        "hq.example.com:8883": f"localhost:{hq.port}",
+        # Not "localhost": where /etc/hosts also maps it to ::1 (a bare Debian root), the
+        # bridge tries only that address and the test broker listens on 127.0.0.1.
+        "hq.example.com:8883": f"127.0.0.1:{hq.port}",
         "remote_password CHANGE-ME": "remote_password bridge-pw",
         "log_dest syslog": f"log_dest file {store.log}",
     }.items():
