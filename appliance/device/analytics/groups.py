@@ -57,7 +57,6 @@ DEFAULT_CONFIG = GroupConfig()  # frozen, so one shared default is safe
 
 @dataclass
 class _Track:
-    first: float  # time first seen
     # (time, (x, y) in the caller's units, metres per unit), history_seconds long; maxlen
     # also bounds it should timestamps stall.
     history: deque = field(default_factory=lambda: deque(maxlen=256))
@@ -207,7 +206,7 @@ class GroupDetector:
         cfg = self.config
         track = self._tracks.get(track_id)
         if track is None:
-            track = self._tracks[track_id] = _Track(first=timestamp)
+            track = self._tracks[track_id] = _Track()
         history = track.history
         history.append((timestamp, point.copy(), scale))
         while timestamp - history[0][0] > cfg.history_seconds:

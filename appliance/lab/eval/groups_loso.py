@@ -1,9 +1,10 @@
 """Leave-one-sequence-out check of companion rules (issue 15): choose every value on two
 ETH/UCY sequences, score the third, and compare with the plain rule there.
 
-`python -m appliance.lab.eval.groups_loso [TRAJECTORIES_DIR]` prints one JSON line per
-family and sequence left out, then the drift family's values chosen on all three (the
-shipped defaults). Two families:
+`python -m appliance.lab.eval.groups_loso [TRAJECTORIES_DIR] [--sensitivity]` prints one
+JSON line per family and sequence left out, then the drift family's values chosen on all
+three (the shipped defaults); with --sensitivity (some 15 s more) also the drift family
+with the distance or the standing speed fitted too. Two families:
 
 - "drift", the shipped GroupDetector's own: both walking, within 1.4 m (the plain rule's
   distance, not fitted) for `together_seconds`, and the pair's offset, fitted against time
@@ -30,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from appliance.device.analytics.groups import GroupDetector
+from appliance.device.analytics.groups import DEFAULT_CONFIG, GroupConfig, GroupDetector
 from appliance.lab.eval.groups import (
     _by_frame,
     _f1,
@@ -121,8 +122,8 @@ def _components_f1(links: dict[int, set[int]], true_pairs, coexisting) -> float:
 class _PairRecorder(GroupDetector):
     """The device's detector, noting each pair's seconds close and drift when decided."""
 
-    def __init__(self):
-        super().__init__()
+    def __init__(self, config: GroupConfig = DEFAULT_CONFIG):
+        super().__init__(config)
         self.pairs: dict[tuple[int, int], tuple[float, float]] = {}
 
     def end_groups(self, ids):
@@ -134,12 +135,13 @@ class _PairRecorder(GroupDetector):
         return super().end_groups(ids)
 
 
-def drift_features(directory: Path):
+def drift_features(directory: Path, config: GroupConfig = DEFAULT_CONFIG, truth=None):
     """Per pair that walked in view together: (seconds within 1.4 m, drift in m/s), from
-    the device's detector; the true pairs; the pairs that ever shared a frame."""
-    recorder = _PairRecorder()
+    the device's detector; the true pairs; the pairs that ever shared a frame (``truth``:
+    these two, when known)."""
+    recorder = _PairRecorder(config)
     predict_groups(read_obsmat(directory / "obsmat.txt"), detector=recorder)
-    _, true_pairs, coexisting = pair_features(directory)
+    true_pairs, coexisting = truth or pair_features(directory)[1:]
     return recorder.pairs, true_pairs, coexisting
 
 
@@ -193,10 +195,38 @@ def evaluate(directory: str | Path) -> list[dict]:
     return lines
 
 
-def main(directory: str) -> None:
-    for line in evaluate(directory):
+# Values the drift family does not fit, and what fitting one of them too would try.
+UNFITTED = {"distance": [1.0, 1.2, 1.4, 1.6, 1.8], "still_speed": [0.2, 0.3, 0.4, 0.5, 0.6]}
+
+
+def sensitivity(directory: str | Path) -> list[dict]:
+    """The drift family's leave-one-out with one more value fitted (each of UNFITTED in
+    turn, the first in grid order winning ties): what fixing it is worth."""
+    directory = Path(directory)
+    truth = {s: pair_features(directory / s)[1:] for s in SEQUENCES}
+    lines = []
+    for name, values in UNFITTED.items():
+        grid = [(value, *rule) for value in values for rule in DRIFT_GRID]
+        features = {(value, s): drift_features(directory / s,
+                                               GroupConfig(**{name: value}), truth[s])
+                    for value in values for s in SEQUENCES}
+        scores = {s: np.array([drift_f1(features[rule[0], s], rule[1:]) for rule in grid])
+                  for s in SEQUENCES}
+        for left_out, (chosen, fitted, held_out) in leave_one_out(scores, grid).items():
+            lines.append({"family": f"drift + {name}", "left_out": left_out,
+                          "chosen": dict(zip((name, "together_seconds", "max_drift"),
+                                             chosen, strict=True)),
+                          "f1_fitted": round(fitted, 4), "f1_left_out": round(held_out, 4)})
+    return lines
+
+
+def main(argv: list[str]) -> None:
+    arguments = [a for a in argv if a != "--sensitivity"]
+    directory = arguments[0] if arguments else "../shared/data/trajectories"
+    for line in evaluate(directory) + (sensitivity(directory) if "--sensitivity" in argv
+                                       else []):
         print(json.dumps(line))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/trajectories")
+    main(sys.argv[1:])
