@@ -136,9 +136,9 @@ class _PairRecorder(GroupDetector):
 
 
 def drift_features(directory: Path, config: GroupConfig = DEFAULT_CONFIG, truth=None):
-    """Per pair that walked in view together: (seconds within 1.4 m, drift in m/s), from
-    the device's detector; the true pairs; the pairs that ever shared a frame (``truth``:
-    these two, when known)."""
+    """Per pair that walked in view together: (seconds within ``config.distance``, drift
+    in m/s), from the device's detector; the true pairs; the pairs that ever shared a
+    frame (``truth``: these two, when known)."""
     recorder = _PairRecorder(config)
     predict_groups(read_obsmat(directory / "obsmat.txt"), detector=recorder)
     true_pairs, coexisting = truth or pair_features(directory)[1:]
@@ -171,7 +171,8 @@ def evaluate(directory: str | Path) -> list[dict]:
     """The JSON lines `main` prints (see the module's docstring)."""
     directory = Path(directory)
     plain_features = {s: pair_features(directory / s) for s in SEQUENCES}
-    drift = {s: drift_features(directory / s) for s in SEQUENCES}
+    drift = {s: drift_features(directory / s, truth=plain_features[s][1:])
+             for s in SEQUENCES}
     plain = {s: round(pairwise_f1(plain_features[s], PLAIN), 4) for s in SEQUENCES}
     lines = []
     families = [("drift", ("together_seconds", "max_drift"), DRIFT_GRID,
