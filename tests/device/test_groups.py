@@ -57,13 +57,27 @@ def test_overtaking_stranger_is_not_a_group():
     assert sizes == [1, 1]
 
 
-def test_standing_pair_chatting_is_a_group():
+def test_standing_side_by_side_is_no_evidence():
+    # Strangers wait side by side at a tram stop or in a queue: standing never links a pair.
     rng = np.random.default_rng(1)
     jitter = {i: rng.normal(0, 0.03, (1000, 2)) for i in (1, 2)}
     paths = {1: lambda t: (2.0, 3.0) + jitter[1][int(t * FPS)],
              2: lambda t: (2.8, 3.1) + jitter[2][int(t * FPS)]}
-    assert run(paths, 90)[1] == [2]
-    assert run(paths, 20)[1] == [1, 1]  # a short wait side by side is not enough
+    assert run(paths, 90)[1] == [1, 1]
+
+
+def test_pair_that_walks_together_then_stops_is_a_group():
+    # Walk side by side for 6 s, then stand at a shelf for a minute.
+    paths = {1: lambda t: (1.3 * min(t, 6.0), 0.0), 2: lambda t: (1.3 * min(t, 6.0), 0.7)}
+    assert run(paths, 66)[1] == [2]
+
+
+def test_close_but_converging_and_diverging_is_not_a_group():
+    # Same pace, nearly the same heading, within 1.4 m for 9 s, but the one drifts across
+    # the other's path at 0.3 m/s all the time both are in view: strangers in a flow.
+    assert run({1: walker(0, -3.0, 1.3, 0.3), 2: walker(0, 0, 1.3)}, 20)[1] == [1, 1]
+    # The same pair, drifting a fifth as fast, stays in formation: companions.
+    assert run({1: walker(0, -0.6, 1.3, 0.06), 2: walker(0, 0, 1.3)}, 20)[1] == [2]
 
 
 def test_three_abreast_is_one_group():

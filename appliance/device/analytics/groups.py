@@ -1,39 +1,36 @@
-"""Companion detection: people who arrive and move together (couples, families, friends).
+"""Companion detection: people who walk together (couples, families, friends).
 
 Streaming, so the live appliance and the offline evaluation run the same code. Every frame,
-each pair of people present is judged from positions and velocities (velocity over the
-last ``velocity_window`` seconds, which smooths out stride and detector jitter):
+each pair of people who are both walking (velocity over the last ``velocity_window``
+seconds at least ``still_speed``) adds to one small record: the seconds they were within
+``distance`` of each other, and least-squares sums of their offset (a - b) against time.
 
-- both walking: *together* when they keep formation, i.e. the one beside the other within
-  ``side_distance`` across the shared heading and within ``trail_distance`` along it (a
-  stranger following at a few metres keeps pace but not formation), and their velocities
-  agree within ``velocity_tolerance`` (same heading and pace);
-- both standing: *together* when within ``still_distance``; but standing carries little
-  evidence (``still_weight`` per second), because strangers wait side by side at a tram
-  stop or in a queue: a standing pair needs a long chat to add up;
-- otherwise (one walks, one stands, or too far) they are apart that frame.
+A pair is decided once one of them ends. It is together when
 
-A pair is decided once one of them ends. It is together when its evidence reaches
-``min_together`` seconds, it was together for at least ``min_fraction`` of the time both
-were present since they first were together (strangers crossing or passing are together
-only briefly), and its formation did not drift: the offset between the two, fitted over
-the walking-together frames, changes slower than ``max_drift`` (someone overtaking on a
-pavement stays close and heads the same way for seconds, but slides past at a steady
-0.3 m/s). Groups are connected components of together-pairs, so a family of five walking
-two abreast is linked through neighbours. Chaining stays in check because a link needs
-close formation for seconds: a passer-by rarely bridges two groups, and a long-lived track
-(staff walking a customer to a shelf) fails the fraction test with everyone it met briefly.
+- they walked within ``distance`` for at least ``min_together`` seconds, and
+- their formation held over *all* the time both walked in view: the offset between them,
+  fitted against time, changes slower than ``max_drift``.
+
+Companions keep their spacing and heading; strangers who converge, walk close for a while
+and diverge (passing, overtaking, a dense crowd's flow) show it in the offset over the whole
+time, even when they look alike over the close part. Standing side by side is no evidence
+(strangers wait together at a tram stop or in a queue): only walking frames count. Groups
+are connected components of together-pairs, so a family of five walking two abreast is
+linked through neighbours.
+
+The values: ``distance`` is the plain rule's 1.4 m (fitting it too overfits); ``min_together``
+and ``max_drift`` are the ones leave-one-sequence-out picks on ETH (eth, hotel) and UCY
+(zara01), fitted on all three: ``python -m appliance.lab.eval.groups_loso`` (docs/accuracy.md,
+tests/lab/test_eval_groups_loso.py).
 
 A group is reported once every member has ended, and then everything about its members is
 forgotten; memory is per-track history of ``history_seconds`` plus one small record per
-pair of people present at the same time who were ever together.
-
-The defaults sit in the middle of a plateau measured on ETH (eth, hotel) and UCY (zara01)
-with ``appliance/lab/eval/groups.py``; see ``tests/lab/test_eval_groups.py``.
+pair of people who walked in view at the same time.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -47,14 +44,9 @@ class GroupConfig:
     velocity_window: float = 1.2  # s: velocity from displacement over this much history
     history_seconds: float = 2.0  # s: per-track positions kept (bounded memory)
     still_speed: float = 0.4  # m/s: slower is standing (a stroll is 0.8+)
-    side_distance: float = 1.1  # m across the heading: side by side, personal distance
-    trail_distance: float = 1.2  # m along the heading: a step behind, not following
-    velocity_tolerance: float = 0.5  # m/s: |v_a - v_b| of people keeping step
-    still_distance: float = 1.2  # m: conversational distance when standing
-    still_weight: float = 0.05  # evidence per standing second: ~60 s of chat is enough
-    min_together: float = 3.0  # s of evidence needed
-    min_fraction: float = 0.35  # of the time both were present since first together
-    max_drift: float = 0.25  # m/s: formation drift of an overtaking stranger is more
+    distance: float = 1.4  # m: close enough to be walking together (the plain rule's)
+    min_together: float = 3.0  # s walking within `distance` (leave-one-sequence-out)
+    max_drift: float = 0.25  # m/s: formation drift over the shared walk (leave-one-out)
     max_gap: float = 1.0  # s: a longer gap between updates counts as this much
     crossing_window: float = 3.0  # s: entrance crossings this close = arriving together
     crossing_bonus: float = 2.0  # s of evidence for arriving together
@@ -65,7 +57,6 @@ DEFAULT_CONFIG = GroupConfig()  # frozen, so one shared default is safe
 
 @dataclass
 class _Track:
-    first: float  # time first seen
     # (time, (x, y) in the caller's units, metres per unit), history_seconds long; maxlen
     # also bounds it should timestamps stall.
     history: deque = field(default_factory=lambda: deque(maxlen=256))
@@ -75,24 +66,28 @@ class _Track:
 
 @dataclass
 class _Pair:
-    start: float  # first together time; the fit below uses times relative to it
-    last: float  # time of the last shared update
-    present: float = 0.0  # s both were present since start
-    together: float = 0.0  # s together, walking or standing
-    evidence: float = 0.0  # s together, standing weighted down
-    # Least-squares sums of the offset (a - b, metres) against time, walking frames only.
+    """Both walking: seconds close, and least-squares sums of the offset (a - b, metres)
+    against time (relative to ``start``, for precision)."""
+
+    start: float  # first frame both walked
+    last: float  # time of the last frame both walked
+    close: float = 0.0  # s within `distance`
     n: int = 0
     st: float = 0.0
     stt: float = 0.0
-    so: np.ndarray = field(default_factory=lambda: np.zeros(2))
-    sto: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    sx: float = 0.0
+    sy: float = 0.0
+    stx: float = 0.0
+    sty: float = 0.0
 
     def drift(self) -> float:
-        """Speed (m/s) at which the formation changes; 0 while there is too little to fit."""
+        """Speed (m/s) at which the offset changed over the shared walk; infinite while
+        there is too little to fit."""
         spread = self.stt - self.st * self.st / self.n if self.n >= 3 else 0.0
         if spread <= 1e-9:
-            return 0.0
-        return float(np.hypot(*((self.sto - self.st * self.so / self.n) / spread)))
+            return math.inf
+        return math.hypot(self.stx - self.st * self.sx / self.n,
+                          self.sty - self.st * self.sy / self.n) / spread
 
 
 class GroupDetector:
@@ -121,55 +116,39 @@ class GroupDetector:
         self._last_time = timestamp
         velocities = np.array([self._observe(i, timestamp, points[k], scales[k])
                                for k, i in enumerate(ids_list)]).reshape(-1, 2)
-        if len(ids_list) < 2:
+        # NaN (too young to tell) is not walking.
+        walking = np.flatnonzero(np.linalg.norm(velocities, axis=1) >= cfg.still_speed)
+        if len(walking) < 2:
             return
-
-        offset = (points[:, None, :] - points[None, :, :]) \
-            * ((scales[:, None] + scales[None, :]) / 2)[..., None]  # metres, a - b
-        distance = np.linalg.norm(offset, axis=2)
-        speed = np.linalg.norm(velocities, axis=1)  # NaN (too young to tell) is neither
-        moving, still = speed >= cfg.still_speed, speed < cfg.still_speed
-        heading = velocities[:, None, :] + velocities[None, :, :]
-        norm = np.linalg.norm(heading, axis=2, keepdims=True)
-        heading = np.divide(heading, norm, out=np.zeros_like(heading), where=norm > 0)
-        along = np.abs((offset * heading).sum(axis=2))
-        side = np.sqrt(np.maximum(distance**2 - along**2, 0.0))
-        agree = np.linalg.norm(velocities[:, None] - velocities[None, :], axis=2) \
-            <= cfg.velocity_tolerance
-        walking = (moving[:, None] & moving[None, :] & agree
-                   & (side <= cfg.side_distance) & (along <= cfg.trail_distance))
-        standing = still[:, None] & still[None, :] & (distance <= cfg.still_distance)
-
-        # Pairs on record keep accruing presence; a new record starts when together.
-        index = {track_id: k for k, track_id in enumerate(ids_list)}
-        rows, cols = np.nonzero(np.triu(walking | standing, k=1))
-        active = {(min(ids_list[r], ids_list[c]), max(ids_list[r], ids_list[c]))
-                  for r, c in zip(rows.tolist(), cols.tolist(), strict=True)}
-        for track_id in ids_list:
-            active.update((min(track_id, p), max(track_id, p))
-                          for p in self._tracks[track_id].partners if p in index)
-        for key in active:
-            a, b = index[key[0]], index[key[1]]
-            pair = self._pairs.get(key)
-            if pair is None:
-                pair = self._pairs[key] = _Pair(start=timestamp, last=timestamp - frame_step)
-                self._tracks[key[0]].partners.add(key[1])
-                self._tracks[key[1]].partners.add(key[0])
-            step = min(max(timestamp - pair.last, 0.0), cfg.max_gap)
-            pair.last = timestamp
-            pair.present += step
-            if walking[a, b]:
-                pair.together += step
-                pair.evidence += step
+        walkers = [ids_list[k] for k in walking.tolist()]
+        where, scale = points[walking], scales[walking]
+        offset = (where[:, None, :] - where[None, :, :]) \
+            * ((scale[:, None] + scale[None, :]) / 2)[..., None]  # metres, a - b
+        close = (np.linalg.norm(offset, axis=2) <= cfg.distance).tolist()
+        offset_x, offset_y = offset[..., 0].tolist(), offset[..., 1].tolist()
+        for a in range(len(walkers)):
+            for b in range(a + 1, len(walkers)):
+                if walkers[a] > walkers[b]:  # the record's offset is low id - high id
+                    key, dx, dy = (walkers[b], walkers[a]), offset_x[b][a], offset_y[b][a]
+                else:
+                    key, dx, dy = (walkers[a], walkers[b]), offset_x[a][b], offset_y[a][b]
+                pair = self._pairs.get(key)
+                if pair is None:
+                    pair = self._pairs[key] = _Pair(start=timestamp,
+                                                    last=timestamp - frame_step)
+                    self._tracks[key[0]].partners.add(key[1])
+                    self._tracks[key[1]].partners.add(key[0])
+                if close[a][b]:
+                    pair.close += min(max(timestamp - pair.last, 0.0), cfg.max_gap)
+                pair.last = timestamp
                 t = timestamp - pair.start
                 pair.n += 1
                 pair.st += t
                 pair.stt += t * t
-                pair.so += offset[a, b]
-                pair.sto += t * offset[a, b]
-            elif standing[a, b]:
-                pair.together += step
-                pair.evidence += step * cfg.still_weight
+                pair.sx += dx
+                pair.sy += dy
+                pair.stx += t * dx
+                pair.sty += t * dy
 
     def crossed(self, track_id: int, timestamp: float) -> None:
         """Optional cue: this track crossed the entrance line at ``timestamp``. People who
@@ -227,7 +206,7 @@ class GroupDetector:
         cfg = self.config
         track = self._tracks.get(track_id)
         if track is None:
-            track = self._tracks[track_id] = _Track(first=timestamp)
+            track = self._tracks[track_id] = _Track()
         history = track.history
         history.append((timestamp, point.copy(), scale))
         while timestamp - history[0][0] > cfg.history_seconds:
@@ -244,13 +223,11 @@ class GroupDetector:
 
     def _together(self, pair: _Pair, a: _Track, b: _Track) -> bool:
         cfg = self.config
-        evidence = pair.evidence
+        evidence = pair.close
         if (a.crossed is not None and b.crossed is not None
                 and abs(a.crossed - b.crossed) <= cfg.crossing_window):
             evidence += cfg.crossing_bonus
-        return (evidence >= cfg.min_together
-                and pair.together >= cfg.min_fraction * pair.present
-                and pair.drift() <= cfg.max_drift)
+        return evidence >= cfg.min_together and pair.drift() <= cfg.max_drift
 
     def _component(self, start: int) -> set[int]:
         group, todo = {start}, [start]

@@ -80,15 +80,17 @@ def _by_frame(data: np.ndarray):
         yield float(frame), data[start:stop, 1].astype(np.int64), data[start:stop, 2:4]
 
 
-def predict_groups(data: np.ndarray, config: GroupConfig = DEFAULT_CONFIG) -> list[frozenset[int]]:
-    """Feed ``frame, id, x, y`` rows through the detector as the appliance would (a track
-    ends after its last frame); return the partition it reports."""
+def predict_groups(data: np.ndarray, config: GroupConfig = DEFAULT_CONFIG,
+                   detector: GroupDetector | None = None) -> list[frozenset[int]]:
+    """Feed ``frame, id, x, y`` rows through the detector (``config``'s, unless one is
+    given) as the appliance would (a track ends after its last frame); return the partition
+    it reports."""
     seconds = frame_seconds(data)
     last_frame: dict[int, float] = {}
     for frame, person in zip(data[:, 0].tolist(), data[:, 1].astype(np.int64).tolist(),
                              strict=True):
         last_frame[person] = max(frame, last_frame.get(person, frame))
-    detector = GroupDetector(config)
+    detector = GroupDetector(config) if detector is None else detector
     groups: list[frozenset[int]] = []
     for frame, ids, positions in _by_frame(data):
         detector.update(frame * seconds, ids, positions)
