@@ -140,3 +140,36 @@ def test_one_odd_look_does_not_lose_the_side():
     crossings += counter.update(odd, 0.5)  # on the line's other side, half the height
     crossings += _walk(counter, 5, [93, 88, 84, 80], t0=0.6, step=0.1)  # back, beyond
     assert [c.direction for c in crossings] == ["in"]
+
+
+def test_someone_hidden_while_crossing_and_found_beyond_counts_once():
+    """Lost a box height before the door (behind someone standing in it), found as a new
+    track 0.8 box heights past it 2 s later (0.9 box heights a second, a walk): one entry,
+    and the old id, if it comes back, cannot count it again."""
+    counter = _counter()
+    crossings = _walk(counter, 1, np.linspace(200, 150, 26), step=0.04)  # 1 height/s
+    for k in range(1, 40):  # 1.6 s of nobody on the door: the person is hidden
+        crossings += counter.update(_tracks([]), 1.0 + 0.04 * k)
+    crossings += _walk(counter, 2, np.linspace(60, 30, 10), t0=3.0)
+    assert [c.direction for c in crossings] == ["in"] and crossings[0].track_id == 2
+    assert _walk(counter, 1, [50, 45], t0=3.6) == [] and counter.counts == {"in": 1, "out": 0}
+
+
+def test_someone_found_beyond_the_line_faster_than_a_walk_is_not_a_crossing():
+    counter = _counter()
+    crossings = _walk(counter, 1, np.linspace(200, 150, 26), step=0.04)
+    crossings += counter.update(_tracks([]), 1.04)
+    # 1 s later, 1.6 box heights away on the other side: someone else (or a run)
+    crossings += _walk(counter, 2, np.linspace(70, 40, 10), t0=2.0)
+    # and a new track beyond the line beside the door, where the path misses the segment
+    crossings += _walk(counter, 3, np.linspace(130, 160, 10), x=150, t0=3.0)
+    crossings += counter.update(_tracks([]), 3.5)
+    crossings += _walk(counter, 4, np.linspace(90, 60, 10), x=300, t0=4.5)
+    assert crossings == [] and counter.counts == {"in": 0, "out": 0}
+
+
+def test_a_fixture_that_vanishes_hands_no_crossing_to_a_new_track():
+    counter = _counter()
+    _walk(counter, 7, [150, 150, 151], moving=False, step=0.5)
+    counter.update(_tracks([]), 2.0)
+    assert _walk(counter, 8, np.linspace(60, 40, 5), t0=3.0) == []
