@@ -63,6 +63,25 @@ def test_a_pair_in_one_box_counts_twice_on_pets(first, last):
     assert result["abs_error"] == 0 and result["truth_in"] + result["truth_out"] >= 2, result
 
 
+def test_someone_hidden_behind_a_standing_person_counts_on_pets():
+    """PETS09-S2L1 frames 1-110, real public detections at 7 fps: person 19 walks behind
+    person 9, who stands on x = 384, is hidden from frame 51 to 62 while crossing out and
+    comes back in at frame 103. The track found again on the far side counts the way out
+    (truth: 2 in, 1 out)."""
+    from appliance.lab.eval.lines import evaluate_line
+    from appliance.lab.eval.mot import load_sequence
+
+    def clip(sequence):
+        return {f: v for f, v in sequence.items() if f <= 110}
+
+    truth = clip(load_sequence(MOT / "PETS09-S2L1" / "gt.xml", truth=True, frame_offset=1))
+    detections = clip(load_sequence(MOT / "PETS09-S2L1" / "det.txt"))
+    result = evaluate_line(truth, detections, [(384, 0), (384, 576)], fps=7,
+                           tracker_config=TrackerConfig(high_score=0.8, new_track_score=0.9))
+    assert (result["truth_in"], result["truth_out"]) == (2, 1), result
+    assert result["abs_error"] == 0, result
+
+
 def test_truth_counts_foot_points_crossing_the_segment_only():
     line = LineConfig("l", ((100, 0), (100, 100)), default_in_side(((100, 0), (100, 100))))
     boxes = {f: (np.array([1, 2]), np.array([[80 + 10 * f, 50, 10, 40],      # foot y 90
