@@ -45,6 +45,16 @@ def test_line_counts_on_public_detections(args, every, most_errors):
     assert 0 < result["idf1"] <= 1
 
 
+def test_eval_mot_at_a_lower_rate_scores_the_frames_it_tracked():
+    lines = _eval(*_tud("TUD-Campus"), "--line", "320,0,320,480", "--every", 5)
+    result = shopper_edge("eval", "mot", *_tud("TUD-Campus"), "--every", 5)
+    assert result.returncode == 0, result.stderr
+    mot = json.loads(result.stdout)
+    full = json.loads(shopper_edge("eval", "mot", *_tud("TUD-Campus")).stdout)
+    assert mot["idf1"] == lines["idf1"] and mot["idf1"] != full["idf1"]
+    assert mot["num_frames"] == pytest.approx(full["num_frames"] / 5, abs=1)
+
+
 @pytest.mark.parametrize("first, last", [(515, 560), (330, 380)])
 def test_a_pair_in_one_box_counts_twice_on_pets(first, last):
     """PETS09-S2L1, real public detections: two people cross x = 384 in one box (frames

@@ -17,7 +17,7 @@ from appliance.device.analytics.lines_config import CountingConfig, LineConfig
 from appliance.device.detect.detections import Detections
 from appliance.device.track.tracker import Tracker
 from appliance.device.track.tracker_config import TrackerConfig
-from appliance.lab.eval.mot import Sequence, evaluate
+from appliance.lab.eval.mot import Sequence, evaluate, kept_frames
 
 
 def default_in_side(points) -> tuple[float, float]:
@@ -82,8 +82,7 @@ def evaluate_line(truth: Sequence, detections: Sequence, points, in_side=None,
     expected = truth_crossings(truth, line)
     error = abs(counts["in"] - expected["in"]) + abs(counts["out"] - expected["out"])
     total = expected["in"] + expected["out"]
-    first = min(detections) if detections else 0
-    kept = {f: v for f, v in truth.items() if (f - first) % every == 0}
+    kept = kept_frames(truth, detections, every)  # the truth on the frames looked at
     return {"in": counts["in"], "out": counts["out"],
             "truth_in": expected["in"], "truth_out": expected["out"],
             "abs_error": error, "error_share": round(error / total, 4) if total else None,
