@@ -105,6 +105,16 @@ def test_first_seen_on_the_threshold_counts_once_it_walks_away():
     assert _walk(counter, 1, [125, 130, 126], moving=True, t0=1.2, step=0.2) == []
 
 
+def test_first_seen_on_the_threshold_walking_along_it_is_not_counted():
+    """PETS09-S2L1 frames 594-599: someone first seen just inside the band walks along the
+    line, a little further from it; they did not come from the other side."""
+    counter = _counter()
+    crossings = []
+    for k, (x, y) in enumerate([(140, 104), (145, 105), (150, 106), (155, 107), (160, 108)]):
+        crossings += counter.update(_tracks([(1, x, y, False)]), 0.2 * k)
+    assert crossings == []
+
+
 def test_a_box_flickering_on_the_line_where_it_appeared_is_not_counted():
     counter = _counter()
     assert _walk(counter, 1, [100, 107, 100, 93, 100, 107], moving=False, step=0.2) == []

@@ -34,6 +34,8 @@ def _tud(sequence):
     (_tud("TUD-Campus") + ["--line", "320,0,320,480"], 1, 0),
     # PETS09-S2L1: many people walk in pairs, one often hidden behind the other
     (PETS + ["--line", "384,0,384,576"], 1, 2),
+    # people walking along the line, one first seen on it (frames 594-599)
+    (PETS + ["--line", "0,288,768,288"], 1, 2),
 ])
 def test_line_counts_on_public_detections(args, every, most_errors):
     result = _eval(*args, "--every", every)

@@ -255,13 +255,12 @@ class LineCounter:
         band = max(self.counting.band * height, self.counting.min_band_px)
         return abs(float((foot - self.a) @ self.normal)) <= 2 * band
 
-    @staticmethod
-    def _left_threshold(previous: _Side, foot: np.ndarray) -> bool:
-        """First seen on the threshold and since walked two bands away: a person walking
-        through, not a box flickering on the line (the walkway beyond a door can be too
-        shallow for the tracker's `min_travel`)."""
+    def _left_threshold(self, previous: _Side, foot: np.ndarray) -> bool:
+        """First seen on the threshold and since walked two bands away from the line: a
+        person walking through, not a box flickering on the line nor someone walking along
+        it (the walkway beyond a door can be too shallow for the tracker's `min_travel`)."""
         return previous.side == 0 and \
-            float(np.hypot(*(foot - previous.foot))) >= 2 * previous.band
+            abs(float((foot - previous.foot) @ self.normal)) >= 2 * previous.band
 
     def _jumped(self, last, foot: np.ndarray, height: float, timestamp: float) -> bool:
         """Did the foot point move faster than anyone walks? Then the box merged with
