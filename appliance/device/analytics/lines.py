@@ -10,8 +10,8 @@ the two decided positions passes through the line segment (not its extension). S
   detected just outside the band who walks straight through is counted once they have
   travelled (not lost because the side moved on while they were still "not moving");
 - a track first seen inside the band (a door camera often first sees people on the
-  threshold) counts when it leaves the band on one side, moving or two bands from where it
-  appeared: it came from the other side;
+  threshold) counts when it leaves the band on one side, moving or two bands further from
+  the line than where it appeared (not along it): it came from the other side;
 - a track that breaks near the line hands its side to a new track first seen close by
   within `handover_seconds` (the same person re-found), so the crossing is counted once;
   only a track's first sighting can take a side over, never a track reset by a jump;
