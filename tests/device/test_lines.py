@@ -183,3 +183,18 @@ def test_a_fixture_that_vanishes_hands_no_crossing_to_a_new_track():
     _walk(counter, 7, [150, 150, 151], moving=False, step=0.5)
     counter.update(_tracks([]), 2.0)
     assert _walk(counter, 8, np.linspace(60, 40, 5), t0=3.0) == []
+
+
+def test_a_box_of_another_size_takes_no_side_from_a_track_that_vanished_there():
+    """PETS09-S2L1 frames 345-361 (3.5 fps): person 14's track vanishes on the line inside a
+    merged box and person 9, much smaller (farther from the camera), is found there as a new
+    track; person 9 must not inherit person 14's side."""
+    counter = _counter()
+    _walk(counter, 1, np.linspace(60, 95, 10), step=0.1)  # inside, walking to the door
+    counter.update(_tracks([]), 1.0)  # vanishes on the line
+    crossings = []
+    for k, y in enumerate([101, 95, 88, 80, 72]):  # twice as tall, walking in
+        big = Tracks(np.array([2]), np.array([[140, y - 100, 160, y]], np.float32),
+                     np.ones(1, np.float32), np.array([False]))
+        crossings += counter.update(big, 1.2 + 0.2 * k)
+    assert [c.direction for c in crossings] == ["in"]

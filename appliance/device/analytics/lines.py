@@ -13,7 +13,8 @@ the two decided positions passes through the line segment (not its extension). S
   threshold) counts when it leaves the band on one side, moving or two bands further from
   the line than where it appeared (not along it): it came from the other side;
 - a track that breaks near the line hands its side to a new track first seen close by
-  within `handover_seconds` (the same person re-found), so the crossing is counted once;
+  within `handover_seconds`, of a height one person can have in both (the same person
+  re-found), so the crossing is counted once;
   only a track's first sighting can take a side over, never a track reset by a jump;
 - a person hidden while crossing (behind someone standing in the doorway) is often found
   again only on the far side, as a new track: a new track first seen where a moving track
@@ -211,13 +212,15 @@ class LineCounter:
 
     def _adopt(self, foot: np.ndarray, height: float) -> _Side | None:
         """The side of the nearest track that vanished near the line within a box height
-        of this new one. The vanished track loses its side, so if it comes back it cannot
-        count the same crossing again."""
+        of this new one, and of a height one person can have in both (someone else's box
+        does not take their side). The vanished track loses its side, so if it comes back
+        it cannot count the same crossing again."""
         best_id, best_distance = None, None
         for old_id, orphan in self._missing.items():
             distance = float(np.hypot(*(orphan.foot - foot)))
             if self._near_line(orphan.foot, orphan.height) and \
                     distance <= max(height, orphan.height) and \
+                    self._same_size(height, orphan.height) and \
                     (best_distance is None or distance < best_distance):
                 best_id, best_distance = old_id, distance
         if best_id is None:
@@ -240,7 +243,7 @@ class LineCounter:
             seconds = timestamp - self._last[old_id][2]  # since it was last seen
             reach = self.walk_speed * size * seconds + 0.1 * size
             if old_id in self._moved and orphan.side.side == -side and distance <= reach and \
-                    max(height, orphan.height) <= self.max_growth * size and \
+                    self._same_size(height, orphan.height) and \
                     self._through_segment(_Side(orphan.side.side, orphan.foot), foot) and \
                     (best_distance is None or distance < best_distance):
                 best_id, best_distance = old_id, distance
@@ -249,6 +252,10 @@ class LineCounter:
         del self._missing[best_id]
         self._sides.pop(best_id, None)
         return True
+
+    def _same_size(self, height: float, other: float) -> bool:
+        """Could both boxes be the same person (no one grows by `max_growth` between looks)?"""
+        return max(height, other) <= self.max_growth * min(height, other)
 
     def _near_line(self, foot: np.ndarray, height: float) -> bool:
         """Within two bands of the line."""
