@@ -34,6 +34,7 @@ def _tud(sequence):
     (_tud("TUD-Campus") + ["--line", "320,0,320,480"], 1, 0),
     # PETS09-S2L1: many people walk in pairs, one often hidden behind the other
     (PETS + ["--line", "384,0,384,576"], 1, 2),
+    (PETS + ["--line", "384,0,384,576"], 2, 3),  # 3.5 fps
     # people walking along the line, one first seen on it (frames 594-599)
     (PETS + ["--line", "0,288,768,288"], 1, 2),
 ])
