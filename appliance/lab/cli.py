@@ -27,6 +27,8 @@ def add_commands(sub) -> None:
     e.add_argument("--high-score", type=float, default=0.8,
                    help="tracker high-score threshold; public detections score high (0.8)")
     e.add_argument("--new-track-score", type=float, default=0.9)
+    e.add_argument("--every", type=int, default=1,
+                   help="track every Nth frame (a lower rate); scored on those frames")
     e.set_defaults(func=cmd_eval_mot)
     e = esub.add_parser("fragments", help="track ids per true person, before and after "
                         "linking a broken track's fragments (MOTChallenge data)")
@@ -90,15 +92,24 @@ def add_commands(sub) -> None:
 def cmd_eval_mot(args) -> int:
     from appliance.device.track.tracker import Tracker
     from appliance.device.track.tracker_config import TrackerConfig
-    from appliance.lab.eval.mot import evaluate, load_sequence, sequence_fps, track_sequence
+    from appliance.lab.eval.mot import (
+        evaluate,
+        kept_frames,
+        load_sequence,
+        sequence_fps,
+        track_sequence,
+    )
 
     truth = load_sequence(args.truth, truth=True, frame_offset=args.frame_offset)
     if args.tracks:
         hypotheses = load_sequence(args.tracks)
     else:
+        every = _every(args.every)
         fps = args.fps or sequence_fps(args.detections)
         config = TrackerConfig(high_score=args.high_score, new_track_score=args.new_track_score)
-        hypotheses = track_sequence(load_sequence(args.detections), fps, Tracker(config))
+        detections = load_sequence(args.detections)
+        hypotheses = track_sequence(detections, fps, Tracker(config), every)
+        truth = kept_frames(truth, detections, every)
     print(json.dumps(evaluate(truth, hypotheses)))
     return 0
 
@@ -127,6 +138,12 @@ def _numbers(text: str, count: int, option: str) -> list[float]:
     return values
 
 
+def _every(every: int) -> int:
+    if every < 1:
+        raise ApplianceError(f"--every {every}: expected a whole number of at least 1")
+    return every
+
+
 def cmd_eval_lines(args) -> int:
     from appliance.device.track.tracker_config import TrackerConfig
     from appliance.lab.eval.lines import evaluate_line
@@ -136,14 +153,13 @@ def cmd_eval_lines(args) -> int:
     if (x1, y1) == (x2, y2):
         raise ApplianceError(f"--line {args.line}: the two end points are the same")
     in_side = _numbers(args.in_side, 2, "--in-side") if args.in_side else None
-    if args.every < 1:
-        raise ApplianceError(f"--every {args.every}: expected a whole number of at least 1")
+    every = _every(args.every)
     truth = load_sequence(args.truth, truth=True, frame_offset=args.frame_offset)
     detections = load_sequence(args.detections)
     fps = args.fps or sequence_fps(args.detections)
     config = TrackerConfig(high_score=args.high_score, new_track_score=args.new_track_score)
     print(json.dumps(evaluate_line(truth, detections, [(x1, y1), (x2, y2)], in_side, fps,
-                                   args.every, config)))
+                                   every, config)))
     return 0
 
 

@@ -105,6 +105,16 @@ def test_first_seen_on_the_threshold_counts_once_it_walks_away():
     assert _walk(counter, 1, [125, 130, 126], moving=True, t0=1.2, step=0.2) == []
 
 
+def test_first_seen_on_the_threshold_walking_along_it_is_not_counted():
+    """PETS09-S2L1 frames 594-599: someone first seen just inside the band walks along the
+    line, a little further from it; they did not come from the other side."""
+    counter = _counter()
+    crossings = []
+    for k, (x, y) in enumerate([(140, 104), (145, 105), (150, 106), (155, 107), (160, 108)]):
+        crossings += counter.update(_tracks([(1, x, y, False)]), 0.2 * k)
+    assert crossings == []
+
+
 def test_a_box_flickering_on_the_line_where_it_appeared_is_not_counted():
     counter = _counter()
     assert _walk(counter, 1, [100, 107, 100, 93, 100, 107], moving=False, step=0.2) == []
@@ -139,4 +149,52 @@ def test_one_odd_look_does_not_lose_the_side():
                  np.ones(1, np.float32), np.array([True]))
     crossings += counter.update(odd, 0.5)  # on the line's other side, half the height
     crossings += _walk(counter, 5, [93, 88, 84, 80], t0=0.6, step=0.1)  # back, beyond
+    assert [c.direction for c in crossings] == ["in"]
+
+
+def test_someone_hidden_while_crossing_and_found_beyond_counts_once():
+    """Lost a box height before the door (behind someone standing in it), found as a new
+    track 0.8 box heights past it 2 s later (0.9 box heights a second, a walk): one entry,
+    and the old id, if it comes back, cannot count it again."""
+    counter = _counter()
+    crossings = _walk(counter, 1, np.linspace(200, 150, 26), step=0.04)  # 1 height/s
+    for k in range(1, 40):  # 1.6 s of nobody on the door: the person is hidden
+        crossings += counter.update(_tracks([]), 1.0 + 0.04 * k)
+    crossings += _walk(counter, 2, np.linspace(60, 30, 10), t0=3.0)
+    assert [c.direction for c in crossings] == ["in"] and crossings[0].track_id == 2
+    assert _walk(counter, 1, [50, 45], t0=3.6) == [] and counter.counts == {"in": 1, "out": 0}
+
+
+def test_someone_found_beyond_the_line_faster_than_a_walk_is_not_a_crossing():
+    counter = _counter()
+    crossings = _walk(counter, 1, np.linspace(200, 150, 26), step=0.04)
+    crossings += counter.update(_tracks([]), 1.04)
+    # 1 s later, 1.6 box heights away on the other side: someone else (or a run)
+    crossings += _walk(counter, 2, np.linspace(70, 40, 10), t0=2.0)
+    # and a new track beyond the line beside the door, where the path misses the segment
+    crossings += _walk(counter, 3, np.linspace(130, 160, 10), x=150, t0=3.0)
+    crossings += counter.update(_tracks([]), 3.5)
+    crossings += _walk(counter, 4, np.linspace(90, 60, 10), x=300, t0=4.5)
+    assert crossings == [] and counter.counts == {"in": 0, "out": 0}
+
+
+def test_a_fixture_that_vanishes_hands_no_crossing_to_a_new_track():
+    counter = _counter()
+    _walk(counter, 7, [150, 150, 151], moving=False, step=0.5)
+    counter.update(_tracks([]), 2.0)
+    assert _walk(counter, 8, np.linspace(60, 40, 5), t0=3.0) == []
+
+
+def test_a_box_of_another_size_takes_no_side_from_a_track_that_vanished_there():
+    """PETS09-S2L1 frames 345-361 (3.5 fps): person 14's track vanishes on the line inside a
+    merged box and person 9, much smaller (farther from the camera), is found there as a new
+    track; person 9 must not inherit person 14's side."""
+    counter = _counter()
+    _walk(counter, 1, np.linspace(60, 95, 10), step=0.1)  # inside, walking to the door
+    counter.update(_tracks([]), 1.0)  # vanishes on the line
+    crossings = []
+    for k, y in enumerate([101, 95, 88, 80, 72]):  # twice as tall, walking in
+        big = Tracks(np.array([2]), np.array([[140, y - 100, 160, y]], np.float32),
+                     np.ones(1, np.float32), np.array([False]))
+        crossings += counter.update(big, 1.2 + 0.2 * k)
     assert [c.direction for c in crossings] == ["in"]

@@ -10,11 +10,17 @@ the two decided positions passes through the line segment (not its extension). S
   detected just outside the band who walks straight through is counted once they have
   travelled (not lost because the side moved on while they were still "not moving");
 - a track first seen inside the band (a door camera often first sees people on the
-  threshold) counts when it leaves the band on one side, moving or two bands from where it
-  appeared: it came from the other side;
+  threshold) counts when it leaves the band on one side, moving or two bands further from
+  the line than where it appeared (not along it): it came from the other side;
 - a track that breaks near the line hands its side to a new track first seen close by
-  within `handover_seconds` (the same person re-found), so the crossing is counted once;
+  within `handover_seconds`, of a height one person can have in both (the same person
+  re-found), so the crossing is counted once;
   only a track's first sighting can take a side over, never a track reset by a jump;
+- a person hidden while crossing (behind someone standing in the doorway) is often found
+  again only on the far side, as a new track: a new track first seen where a moving track
+  that vanished on the other side within `handover_seconds` could have walked since (at
+  `walk_speed`), the way there passing through the segment, counts that crossing; the
+  vanished track loses its side, so the crossing counts once;
 - people who cross together (side by side, or one hidden behind the other) often make one
   box, so one track, while they cross: a new track that appears inside the box of a track
   that crossed within `split_seconds`, on the side it crossed to, is the companion coming
@@ -73,7 +79,8 @@ class _Orphan:
 
 class LineCounter:
     handover_seconds = 2.0
-    max_speed = 2.0  # box heights per second: a brisk walk is about one
+    max_speed = 2.0  # box heights per second, faster than anyone walks
+    walk_speed = 1.0  # box heights per second: a brisk walk (1.7 m a second)
     max_growth = 1.5  # box height ratio between two looks at the same person
     split_seconds = 3.0
 
@@ -97,6 +104,7 @@ class LineCounter:
         self._lends: dict[int, _Lend] = {}  # recent crossings, by crosser id
         # side and last look before a jump, kept for one more look
         self._glitches: dict[int, tuple[_Side, tuple]] = {}
+        self._moved: set[int] = set()  # track ids seen moving (visitors, not fixtures)
         self.counts = {"in": 0, "out": 0}
 
     def update(self, tracks: Tracks, timestamp: float) -> list[Crossing]:
@@ -116,7 +124,8 @@ class LineCounter:
                     self._first_seen(track_id, feet[k], heights[k], timestamp, inside_band)
                     if not inside_band:
                         side = 1 if distance[k] > 0 else -1
-                        if self._split_from(feet[k], side):
+                        if self._split_from(feet[k], side) or \
+                                self._refound_across(feet[k], heights[k], side, timestamp):
                             crossings.append(self._count(side, timestamp, track_id))
                             self._sides[track_id] = _Side(side, feet[k])
                 elif track_id in self._glitches and \
@@ -133,6 +142,8 @@ class LineCounter:
                 else:
                     self._glitches.pop(track_id, None)
                 self._last[track_id] = (feet[k], heights[k], timestamp)
+                if tracks.moving[k]:
+                    self._moved.add(track_id)
                 self._missing.pop(track_id, None)
                 if inside_band:
                     continue  # undecided inside the band
@@ -157,6 +168,7 @@ class LineCounter:
             self._sides.pop(track_id, None)
             self._last.pop(track_id, None)
             self._missing.pop(track_id, None)
+            self._moved.discard(track_id)
         return crossings
 
     def _count(self, side: int, timestamp: float, track_id: int) -> Crossing:
@@ -178,36 +190,37 @@ class LineCounter:
                     inside_band: bool) -> None:
         """A new track near the line: the same person re-found (take over the side of a
         track that vanished close by), or someone first seen on the threshold (side open)."""
-        band = max(self.counting.band * height, self.counting.min_band_px)
-        if abs(float((foot - self.a) @ self.normal)) > 2 * band:
+        if not self._near_line(foot, height):
             return
         orphan = self._adopt(foot, height)
         if orphan is not None:
             self._sides[track_id] = orphan
         elif inside_band:
+            band = max(self.counting.band * height, self.counting.min_band_px)
             self._sides[track_id] = _Side(0, foot, band)
 
     def _note_missing(self, present: set[int], timestamp: float) -> None:
-        """Remember tracks that vanished near the line: a new id may be the same person."""
+        """Remember tracks that vanished: a new id may be the same person."""
         for track_id, side in self._sides.items():
             if track_id in present or track_id in self._missing or side.side == 0:
                 continue
             foot, height, _ = self._last[track_id]
-            band = max(self.counting.band * height, self.counting.min_band_px)
-            if abs(float((foot - self.a) @ self.normal)) <= 2 * band:
-                self._missing[track_id] = _Orphan(side, foot, height, timestamp)
+            self._missing[track_id] = _Orphan(side, foot, height, timestamp)
         for track_id in [i for i, o in self._missing.items()
                          if timestamp - o.timestamp > self.handover_seconds]:
             del self._missing[track_id]
 
     def _adopt(self, foot: np.ndarray, height: float) -> _Side | None:
         """The side of the nearest track that vanished near the line within a box height
-        of this new one. The vanished track loses its side, so if it comes back it cannot
-        count the same crossing again."""
+        of this new one, and of a height one person can have in both (someone else's box
+        does not take their side). The vanished track loses its side, so if it comes back
+        it cannot count the same crossing again."""
         best_id, best_distance = None, None
         for old_id, orphan in self._missing.items():
             distance = float(np.hypot(*(orphan.foot - foot)))
-            if distance <= max(height, orphan.height) and \
+            if self._near_line(orphan.foot, orphan.height) and \
+                    distance <= max(height, orphan.height) and \
+                    self._same_size(height, orphan.height) and \
                     (best_distance is None or distance < best_distance):
                 best_id, best_distance = old_id, distance
         if best_id is None:
@@ -216,13 +229,45 @@ class LineCounter:
         self._sides.pop(best_id, None)
         return orphan.side
 
-    @staticmethod
-    def _left_threshold(previous: _Side, foot: np.ndarray) -> bool:
-        """First seen on the threshold and since walked two bands away: a person walking
-        through, not a box flickering on the line (the walkway beyond a door can be too
-        shallow for the tracker's `min_travel`)."""
+    def _refound_across(self, foot: np.ndarray, height: float, side: int,
+                        timestamp: float) -> bool:
+        """Is this new track someone re-found on the far side of the line after being hidden
+        while crossing (behind a person standing in the doorway)? It is when a track that
+        vanished on the other side within `handover_seconds` could have walked here since
+        and its way here passes through the segment; that track loses its side, so the
+        crossing counts once."""
+        best_id, best_distance = None, None
+        for old_id, orphan in self._missing.items():
+            size = min(height, orphan.height)
+            distance = float(np.hypot(*(orphan.foot - foot)))
+            seconds = timestamp - self._last[old_id][2]  # since it was last seen
+            reach = self.walk_speed * size * seconds + 0.1 * size
+            if old_id in self._moved and orphan.side.side == -side and distance <= reach and \
+                    self._same_size(height, orphan.height) and \
+                    self._through_segment(_Side(orphan.side.side, orphan.foot), foot) and \
+                    (best_distance is None or distance < best_distance):
+                best_id, best_distance = old_id, distance
+        if best_id is None:
+            return False
+        del self._missing[best_id]
+        self._sides.pop(best_id, None)
+        return True
+
+    def _same_size(self, height: float, other: float) -> bool:
+        """Could both boxes be the same person (no one grows by `max_growth` between looks)?"""
+        return max(height, other) <= self.max_growth * min(height, other)
+
+    def _near_line(self, foot: np.ndarray, height: float) -> bool:
+        """Within two bands of the line."""
+        band = max(self.counting.band * height, self.counting.min_band_px)
+        return abs(float((foot - self.a) @ self.normal)) <= 2 * band
+
+    def _left_threshold(self, previous: _Side, foot: np.ndarray) -> bool:
+        """First seen on the threshold and since walked two bands away from the line: a
+        person walking through, not a box flickering on the line nor someone walking along
+        it (the walkway beyond a door can be too shallow for the tracker's `min_travel`)."""
         return previous.side == 0 and \
-            float(np.hypot(*(foot - previous.foot))) >= 2 * previous.band
+            abs(float((foot - previous.foot) @ self.normal)) >= 2 * previous.band
 
     def _jumped(self, last, foot: np.ndarray, height: float, timestamp: float) -> bool:
         """Did the foot point move faster than anyone walks? Then the box merged with

@@ -209,14 +209,15 @@ def evaluate(truth: Sequence, hypotheses: Sequence, iou_threshold: float = 0.5) 
     return {k: round(float(v), 6) if isinstance(v, float) else v for k, v in out.items()}
 
 
-def track_sequence(detections: Sequence, fps: float, tracker) -> Sequence:
-    """Run a tracker over public detections; returns its output as a sequence (xywh boxes)."""
+def track_sequence(detections: Sequence, fps: float, tracker, every: int = 1) -> Sequence:
+    """Run a tracker over public detections, every `every`th frame (a lower processing
+    rate); returns its output as a sequence (xywh boxes)."""
     from appliance.device.detect.detections import Detections
 
     out: Sequence = {}
     if not detections:
         return out
-    for frame in range(min(detections), max(detections) + 1):
+    for frame in range(min(detections), max(detections) + 1, every):
         _, xywh, scores = detections.get(frame, (None, np.zeros((0, 4)), np.zeros(0)))
         xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1).astype(np.float32)
         tracks = tracker.update(Detections(xyxy, scores.astype(np.float32)), frame / fps)
@@ -225,6 +226,12 @@ def track_sequence(detections: Sequence, fps: float, tracker) -> Sequence:
             boxes[:, 2:] -= boxes[:, :2]
             out[frame] = (tracks.ids.copy(), boxes, tracks.scores.astype(np.float64))
     return out
+
+
+def kept_frames(truth: Sequence, detections: Sequence, every: int) -> Sequence:
+    """The truth on the frames a tracker run every `every`th detection frame looked at."""
+    first = min(detections) if detections else 0
+    return {f: v for f, v in truth.items() if (f - first) % every == 0}
 
 
 def sequence_fps(detections_path: str | Path, default: float = 25.0) -> float:
