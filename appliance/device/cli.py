@@ -256,12 +256,13 @@ def cmd_replay(args) -> int:
         load_pose,
         run_frames,
     )
-    from appliance.device.sources import FileSource
+    from appliance.device.sources.ffmpeg import FFmpegSource
 
     _log_to_stderr()
     config = load_config(args.config)
     camera = config.camera(args.camera)
-    source = FileSource(args.video, camera.fps, realtime=args.realtime)
+    source = FFmpegSource(args.video, camera.fps, realtime=args.realtime,
+                          decoder=camera.decoder)
     detector = load_detector(config)
     pipeline = CameraPipeline(config, camera, detector, "media", load_demographics(config),
                               load_pose(config), keep_totals=True)

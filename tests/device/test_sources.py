@@ -81,3 +81,29 @@ def test_adaptive_rate_moves_the_pi_camera_s_cap(monkeypatch):
     adaptive.after_frame(0.4)  # 0.4 s a frame: 2 frames a second is what the board keeps up
     assert adaptive.fps_cap == 2.0 and source.rate.interval == 0.5
     source.stop.set()
+
+
+def test_ffmpeg_source_stamps_each_frame_with_its_own_pts_across_a_gap(tmp_path):
+    """A clip with two seconds missing (a camera that stalled, variable frame rate): the
+    ffmpeg child's frames keep their own timestamps, the rate cap picks by them as RateCap
+    does, and nothing is stamped inside the gap."""
+    import subprocess
+
+    from appliance.device.sources.ffmpeg import FFmpegSource
+
+    clip = tmp_path / "gap.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-nostdin", "-i",
+                    str(CLIPS / "OneLeaveShop1front.mpg"), "-vf",
+                    "select='not(between(n,100,149))'", "-fps_mode", "passthrough",
+                    "-c:v", "libx264", "-preset", "ultrafast", str(clip)], check=True)
+    every = [t for _, t in FFmpegSource(str(clip))]
+    assert len(every) == 245
+    gap = np.diff(every).max()
+    assert gap == pytest.approx(2.04, abs=0.005)  # frames 99 -> 150, as sent
+    source = FFmpegSource(str(clip), max_fps=5)
+    capped = [t for _, t in source]
+    cap = RateCap(5)
+    assert capped == [t for t in every if cap.due(t)]
+    assert not any(every[99] < t < every[100] for t in capped)
+    assert source.stats.frames_read == 245
+    assert source.stats.frames_skipped == 245 - len(capped)

@@ -73,8 +73,8 @@ def _source(args, camera, max_fps, stop):
     if camera_address(camera.source) and args.control_fd is not None:
         relay = CameraRelay(socket.socket(fileno=args.control_fd))
         url = via_loopback(camera.source, relay.port)
-    return open_source(url, max_fps, stop, label=camera.source,
-                       realtime=args.realtime and args.task == "check")
+    return open_source(url, max_fps, stop, label=camera.source, decoder=camera.decoder,
+                       realtime=args.realtime and args.task == "check", full_size=True)
 
 
 def plate(args, send, _drawing) -> int:
