@@ -197,6 +197,7 @@ def _open_outputs(config, camera, pipeline, source_stats, shared: list):
     (its own connection, spool and last will per camera). Returns (outputs, mqtt or None).
     `pipeline` and `source_stats` are read for health only."""
     from appliance.device.health import HealthMonitor, health_interval
+    from appliance.device.inference.backend import provider_in_use
     from appliance.device.inference.models import load_manifest
     from appliance.device.outputs import Outputs
 
@@ -205,7 +206,9 @@ def _open_outputs(config, camera, pipeline, source_stats, shared: list):
     every = health_interval(mqtt_config.health_seconds, config.window_seconds) \
         if mqtt_config is not None else config.window_seconds
     monitor = HealthMonitor(config.store_id, camera.id, pipeline, source_stats,
-                            {spec.name: {"file": spec.file, "sha256": spec.sha256}}, every)
+                            {spec.name: {"file": spec.file, "sha256": spec.sha256,
+                                         "provider": provider_in_use(config.models.providers)}},
+                            every)
     outputs = list(shared)
     mqtt = None
     if mqtt_config is not None:
@@ -235,6 +238,7 @@ def cmd_run(args) -> int:
     check_limits(config)  # a config whose windows the guard would refuse never starts
     cameras = [config.camera(args.camera)] if args.camera else list(config.cameras)
     verified_path(config.models.dir, load_manifest()[config.models.detector])  # fail early
+    _build_tensorrt_engine(config)
     shared = _jsonl(config.outputs.jsonl)
     publisher = Publisher(config, cameras, lambda camera, stats: _open_outputs(
         config, camera, stats, stats.source, shared), realtime=args.realtime)
@@ -245,6 +249,16 @@ def cmd_run(args) -> int:
     finally:
         for output in shared:
             output.close()
+
+
+def _build_tensorrt_engine(config) -> None:
+    if "tensorrt" not in config.models.providers:
+        return
+    from appliance.device.inference.backend import build_tensorrt_engine
+    from appliance.device.pipeline import model_path
+
+    build_tensorrt_engine(model_path(config, config.models.detector), config.models.threads,
+                          config.models.providers)
 
 
 def cmd_replay(args) -> int:
@@ -263,6 +277,7 @@ def cmd_replay(args) -> int:
     camera = config.camera(args.camera)
     source = FFmpegSource(args.video, camera.fps, realtime=args.realtime,
                           decoder=camera.decoder)
+    _build_tensorrt_engine(config)
     detector = load_detector(config)
     pipeline = CameraPipeline(config, camera, detector, "media", load_demographics(config),
                               load_pose(config), keep_totals=True)

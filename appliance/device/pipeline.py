@@ -101,7 +101,7 @@ def load_detector(config: Config) -> PersonDetector:
     calls for (a .tflite variant on LiteRT, ONNX on onnxruntime)."""
     name = config.models.detector
     path = model_path(config, name)
-    backend = build_backend(path, config.models.threads)
+    backend = build_backend(path, config.models.threads, config.models.providers)
     shape = tuple(backend.input_shape)
     if len(shape) != 4 or shape[1] != 3:
         raise ModelError(f"{path}: input shape {shape} is not the 1x3xHxW layout the "
