@@ -107,3 +107,24 @@ def test_ffmpeg_source_stamps_each_frame_with_its_own_pts_across_a_gap(tmp_path)
     assert not any(every[99] < t < every[100] for t in capped)
     assert source.stats.frames_read == 245
     assert source.stats.frames_skipped == 245 - len(capped)
+
+
+def test_ffmpeg_stamps_keep_milliseconds_a_day_into_a_stream():
+    """showinfo's pts_time has 6 significant digits (86400.04 s reads 86400): the stamp is
+    the integer pts in the filter's time base instead. A unit test of the log parsing."""
+    import io
+    import queue
+
+    from appliance.device.sources.ffmpeg import FFmpegSource
+
+    source = FFmpegSource(str(CLIPS / "OneLeaveShop1front.mpg"), max_fps=5)
+    source._command()  # names the stamping filter
+    log = io.BytesIO(
+        b"[Parsed_showinfo_2 @ 0x1] config in time_base: 1/90000, frame_rate: 25/1\n"
+        b"[Parsed_showinfo_0 @ 0x2] n:7 pts:7776003600 pts_time:86400 pos:1 fmt:yuv420p\n"
+        b"[Parsed_showinfo_2 @ 0x1] n:0 pts:7776003600 pts_time:86400 pos:1 fmt:yuv420p\n"
+        b"[Parsed_showinfo_0 @ 0x2] n:8 pts:7776007200 pts_time:86400.1 pos:2 fmt:yuv420p\n")
+    stamps: queue.Queue = queue.Queue()
+    source._drain(log, stamps)
+    assert stamps.get_nowait() == pytest.approx(86400.04, abs=1e-6) and stamps.empty()
+    assert (source.stats.frames_read, source.stats.frames_skipped) == (2, 1)

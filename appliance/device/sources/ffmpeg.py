@@ -8,7 +8,7 @@ never cross into Python and nothing is written to disk. Geometry stays in pixels
 camera's own frames: `source_size` is that size, `frame_size` what arrives.
 
 Each frame keeps its stream timestamp: a `showinfo` filter after the selection logs every
-frame it lets through (pts_time) on stderr before the frame is written to stdout, so the
+frame it lets through (its pts) on stderr before the frame is written to stdout, so the
 n-th timestamp logged is the n-th frame read. Another `showinfo` before the selection counts
 the frames decoded (`stats.frames_read`).
 """
@@ -42,8 +42,10 @@ DECODE_MAX_WIDTH = 1280
 V4L2M2M = {"h264": "h264_v4l2m2m", "hevc": "hevc_v4l2m2m"}
 OPEN_TIMEOUT_US = 5_000_000  # network open/read timeout: a frozen camera ends the child
 IDLE_TICK = 1.0  # a live stream without frames yields (None, now) this often
-SHOWINFO = re.compile(r"^\[Parsed_showinfo_(\d+) @ [^\]]*\] n:\s*\d+ pts:\s*-?\d+ "
-                      r"pts_time:(\S+)")
+# showinfo's lines: its input's time base once, then each frame's pts in it (its pts_time
+# has only 6 significant digits: 0.1 s after three hours).
+SHOWINFO = re.compile(r"^\[Parsed_showinfo_(\d+) @ [^\]]*\] (?:n:\s*\d+ pts:\s*(-?\d+) "
+                      r"|config in time_base: (\d+)/(\d+))")
 
 
 def _network_options(source: str) -> list[str]:
@@ -56,11 +58,15 @@ def _network_options(source: str) -> list[str]:
 
 
 def probe(source: str, label: str) -> dict:
-    """Width, height, codec and frame rate of the first video stream (ffprobe)."""
+    """Width, height, codec, frame rate and, for a file, duration of the first video stream
+    (ffprobe; a file's packets are counted: containers' own durations can be estimates,
+    0.13 s for the CAVIAR clips)."""
     network = source.startswith(STREAM_SCHEMES)
     command = ["ffprobe", "-v", "error", "-select_streams", "v:0",
-               "-show_entries", "stream=width,height,codec_name,avg_frame_rate",
-               "-of", "json"]
+               "-show_entries", "stream=width,height,codec_name,avg_frame_rate"
+               + ("" if network else ",nb_read_packets"), "-of", "json"]
+    if not network:
+        command.append("-count_packets")
     command += _network_options(source)
     try:
         result = subprocess.run([*command, source], capture_output=True, text=True,
@@ -78,8 +84,11 @@ def probe(source: str, label: str) -> dict:
     stream = streams[0]
     num, _, den = stream.get("avg_frame_rate", "0/0").partition("/")
     fps = float(num) / float(den) if den and float(den) else 0.0
+    fps = fps if 1 <= fps <= 240 else 25.0
+    packets = int(stream.get("nb_read_packets") or 0)
     return {"width": int(stream["width"]), "height": int(stream["height"]),
-            "codec": stream.get("codec_name", "?"), "fps": fps if 1 <= fps <= 240 else 25.0}
+            "codec": stream.get("codec_name", "?"), "fps": fps,
+            "duration": packets / fps if packets else None}
 
 
 def output_size(width: int, height: int, max_width: int | None) -> tuple[int, int]:
@@ -125,7 +134,7 @@ class FFmpegSource:
         self.fps = info["fps"]
         self.source_size = (info["width"], info["height"])
         self.frame_size = output_size(*self.source_size, max_width)
-        self.duration = None  # containers' estimates are unreliable (MPEG-1): no progress total
+        self.duration = info["duration"]  # files: for progress and the setup's sampling
         self.decoder = self._choose(decoder)
         self._stderr: deque[str] = deque(maxlen=40)
         self._stamps: queue.Queue[float] = queue.Queue()
@@ -175,18 +184,25 @@ class FFmpegSource:
     def _drain(self, stream, stamps: queue.Queue) -> None:
         """ffmpeg's log: showinfo's lines count and stamp frames; the rest is kept for
         error messages."""
+        time_base = 0.0
         for raw in stream:
             line = raw.decode("utf-8", "replace").rstrip()
             found = SHOWINFO.match(line)
             if found is None:
                 if not line.startswith("[Parsed_showinfo_"):
                     self._stderr.append(line)
-            elif found[1] == "0":
+                continue
+            stamped = found[1] == self._stamped_filter
+            if found[3] is not None:
+                if stamped:
+                    time_base = int(found[3]) / int(found[4])
+                continue
+            if found[1] == "0":
                 self.stats.frames_read += 1
                 self.stats.frames_skipped += 1  # until the selection lets it through
-            if found is not None and found[1] == self._stamped_filter:
+            if stamped:
                 self.stats.frames_skipped -= 1
-                stamps.put(float(found[2]))
+                stamps.put(int(found[2]) * time_base)
 
     def _frames(self, child: subprocess.Popen) -> Iterator[np.ndarray | None]:
         """The child's frames as they come; None after each IDLE_TICK without one."""
