@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true",
                    help="on a workstation: every rule, but not the device's own files "
                    "(absolute paths: secrets, certificates, the models directory)")
+    p.add_argument("--board", choices=("pi4", "pi5", "jetson", "other"),
+                   help="judge each camera's stream against this board's decoders "
+                   "(default: this machine's)")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("privacy-report",
@@ -128,7 +131,33 @@ def cmd_check_config(args) -> int:
     if config.unchecked:
         print(f"{args.file}: not checked here (files of the device): "
               f"{'; '.join(config.unchecked)}")
+    for line in _stream_warnings(config, args.board, args.offline):
+        print(f"{args.file}: warning: {line}")
     return 0
+
+
+def _stream_warnings(config, board: str | None, offline: bool) -> list[str]:
+    """Each camera stream that costs the board more to decode than it should (ffprobe);
+    --offline probes files only (the cameras are on the store's network)."""
+    from appliance.device.decode_budget import stream_warning, this_board
+    from appliance.device.sources.ffmpeg import probe
+    from appliance.errors import SourceError
+
+    board = board or this_board()
+    warnings = []
+    for i, camera in enumerate(config.cameras):
+        if camera.source.isdigit() or camera.source.startswith(("/dev/video", "picamera")) \
+                or (offline and "://" in camera.source):
+            continue
+        try:
+            stream = probe(camera.source, camera.source)
+        except SourceError as error:
+            warnings.append(f"cameras[{i}] ({camera.id}): not probed: {error}")
+            continue
+        line = stream_warning(board, stream["codec"], stream["width"], stream["height"])
+        if line:
+            warnings.append(f"cameras[{i}] ({camera.id}): {line}")
+    return warnings
 
 
 def _verify_models(config) -> Path:

@@ -12,7 +12,8 @@ import yaml
 
 from appliance.device.sources.ffmpeg import DECODE_MAX_WIDTH, FFmpegSource
 from appliance.errors import SourceError
-from tests.conftest import CLIPS, EXAMPLE, shopper_edge, truth_counts
+from tests.conftest import CLIPS, EXAMPLE, shopper_edge, truth_counts, wait_for
+from tests.setup_page import SetupProcess, setup_config
 
 CLIP = "EnterExitCrossingPaths1front"
 NATIVE = (384, 288)
@@ -110,3 +111,42 @@ def test_a_corrupt_file_is_one_clear_error(tmp_path):
     with pytest.raises(SourceError, match="bad.mp4: cannot open as a video"):
         FFmpegSource(str(bad))
 
+
+def test_check_config_warns_about_a_4k_h264_stream_on_a_pi_4(upscaled_clips, tmp_path,
+                                                             models_dir):
+    config = _scaled_config(tmp_path, models_dir, upscaled_clips["4k"], 10)
+    result = shopper_edge("check-config", "--board", "pi4", config)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stdout.splitlines() if ": warning: " in line]
+    assert warnings == [
+        f"{config}: warning: cameras[0] (front): 3840x2880 H264 is more than Raspberry Pi 4 "
+        "decodes in hardware (H264 up to 1920x1080): it is decoded in software, every frame "
+        "at the camera's rate; use the camera's substream (most offer 640x360 or 704x576)"]
+    # The Pi 4 decodes the 1080p stream in hardware, and the native clip is small: no warning.
+    for size, factor in (("1080p", 3.75), ("native", 1)):
+        config = _scaled_config(tmp_path, models_dir, upscaled_clips[size], factor)
+        result = shopper_edge("check-config", "--board", "pi4", config)
+        assert result.returncode == 0 and ": warning: " not in result.stdout, result.stdout
+
+
+def test_the_setup_page_advises_the_substream_too(upscaled_clips, tmp_path, models_dir):
+    """The installer sees check-config's warning among the page's suggestions (this machine
+    has no hardware decoder: a 1440x1080 H.264 stream is decoded in software)."""
+    config = setup_config(tmp_path, models_dir, source=str(upscaled_clips["1080p"]),
+                          geometry=False)
+    setup = SetupProcess(config)
+    try:
+        setup.open_session()
+        wait_for(lambda: setup.state()["frame_size"], 120, "the first frame")
+        assert setup.state()["frame_size"] == [1440, 1080]  # the camera's own pixels
+        door = {"name": "door", "points": [[769, 551], [1237, 551]],
+                "in_side_point": [1001, 412]}
+        status, result = setup.client.post("/api/validate", {
+            "lines": [door], "zones": [], "roi": None, "motion_mask": [], "floor": None})
+        assert status == 200 and result["ok"], result
+        assert [s for s in result["suggestions"] if "substream" in s] == [
+            "1440x1080 H264 is more than this board decodes in hardware (no hardware "
+            "decoder): it is decoded in software, every frame at the camera's rate; use the "
+            "camera's substream (most offer 640x360 or 704x576)"]
+    finally:
+        setup.stop()
