@@ -76,6 +76,7 @@ bench: models
 	$(BIN)/python -m appliance.lab.bench --config $(CONFIG) --soak-frames 20000 \
 	  --json bench-results/bench.json
 	$(BIN)/python -m appliance.lab.mqtt_bytes --json bench-results/mqtt-bytes.json
+	$(BIN)/python -m appliance.lab.decode_cost --json bench-results/decode-cost.json
 
 # docs/hq.md: windows a second one `shopper-hq subscribe` (and two in a shared subscription)
 # store into a real PostgreSQL from a real Mosquitto, lag p50/p99, nothing lost or twice;
