@@ -64,7 +64,10 @@ system-deps:
 models: install
 	$(BIN)/shopper-edge models fetch --from $(MIRROR) --dir $(MODELS_DIR)
 
+# The replay decodes the clip in an ffmpeg child, as the device does: the one Debian package
+# the demo needs (installed as make test installs its own, or named in one line).
 demo: models
+	tools/system-deps.sh ffmpeg
 	$(BIN)/shopper-edge replay $(CLIP) --config $(CONFIG)
 
 test: system-deps models
