@@ -255,12 +255,13 @@ def camera_devices(source: str, decoder: str = "software") -> tuple[str, ...]:
     return decoders
 
 
-def hardware_decoder_nodes() -> tuple[str, ...]:
+def hardware_decoder_nodes(sysfs: Path = Path("/sys/class/video4linux")) -> tuple[str, ...]:
     """V4L2 memory-to-memory decoder nodes (a Pi 4's bcm2835-codec-decode, a Pi 5's
-    rpivid), by their names in sysfs."""
+    rpivid), by their names in sysfs; "codec" alone is no decoder (the Pi 4's encoder and
+    ISP nodes are bcm2835-codec-encode and -isp)."""
     nodes = []
-    for name in sorted(Path("/sys/class/video4linux").glob("video*/name")):
-        text = name.read_text(errors="replace").lower()
+    for name in sorted(sysfs.glob("video*/name")):
+        text = name.read_text(errors="replace").lower().replace("codec", "")
         if "dec" in text or "rpivid" in text:
             nodes.append(f"/dev/{name.parent.name}")
     return tuple(nodes)

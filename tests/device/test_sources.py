@@ -128,3 +128,18 @@ def test_ffmpeg_stamps_keep_milliseconds_a_day_into_a_stream():
     source._drain(log, stamps)
     assert stamps.get_nowait() == pytest.approx(86400.04, abs=1e-6) and stamps.empty()
     assert (source.stats.frames_read, source.stats.frames_skipped) == (2, 1)
+
+
+def test_only_decoder_nodes_count_as_the_board_s_hardware_decoder(tmp_path):
+    """A Pi 4's V4L2 nodes as sysfs names them (a unit test: no Pi here): the decoder is
+    found, its encoder and ISP (also "codec") and a USB camera are not."""
+    from appliance.device.isolation import hardware_decoder_nodes
+
+    names = {"video0": "UVC Camera (046d:0825)", "video10": "bcm2835-codec-decode",
+             "video11": "bcm2835-codec-encode", "video12": "bcm2835-codec-isp",
+             "video19": "rpivid"}
+    for node, name in names.items():
+        (tmp_path / node).mkdir()
+        (tmp_path / node / "name").write_text(name + "\n")
+    assert hardware_decoder_nodes(tmp_path) == ("/dev/video10", "/dev/video19")
+    assert hardware_decoder_nodes(tmp_path / "none") == ()
