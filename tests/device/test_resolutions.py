@@ -146,7 +146,7 @@ def test_the_setup_page_advises_the_substream_too(upscaled_clips, tmp_path, mode
         assert status == 200 and result["ok"], result
         assert [s for s in result["suggestions"] if "substream" in s] == [
             "1440x1080 H264 is more than this board decodes in hardware (no hardware "
-            "decoder): it is decoded in software, every frame at the camera's rate; use the "
+            "decoder used): it is decoded in software, every frame at the camera's rate; use the "
             "camera's substream (most offer 640x360 or 704x576)"]
     finally:
         setup.stop()

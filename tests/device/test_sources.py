@@ -143,3 +143,15 @@ def test_only_decoder_nodes_count_as_the_board_s_hardware_decoder(tmp_path):
         (tmp_path / node / "name").write_text(name + "\n")
     assert hardware_decoder_nodes(tmp_path) == ("/dev/video10", "/dev/video19")
     assert hardware_decoder_nodes(tmp_path / "none") == ()
+
+
+@pytest.mark.parametrize("board, codec, size, takes", [
+    ("pi4", "h264", (1920, 1080), True), ("pi4", "h264", (3840, 2160), False),
+    ("pi4", "hevc", (1280, 720), False), ("pi5", "hevc", (3840, 2160), True),
+    ("pi5", "h264", (640, 360), False), ("jetson", "h264", (1920, 1080), False),
+    ("other", "hevc", (3840, 2160), True)])
+def test_auto_tries_the_hardware_decoder_only_within_the_board_s_limits(board, codec, size,
+                                                                         takes):
+    from appliance.device.decode_budget import hardware_takes
+
+    assert hardware_takes(board, codec, *size) is takes

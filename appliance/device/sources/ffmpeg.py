@@ -143,8 +143,11 @@ class FFmpegSource:
         if wanted == "software":
             return "software"
         if wanted == "auto":
-            return "v4l2m2m" if self.codec in V4L2M2M and hardware_decoder_nodes() \
-                else "software"
+            from appliance.device.decode_budget import hardware_takes, this_board
+
+            takes = self.codec in V4L2M2M and hardware_decoder_nodes() and \
+                hardware_takes(this_board(), self.codec, *self.source_size)
+            return "v4l2m2m" if takes else "software"
         if self.codec not in V4L2M2M:
             log.warning("%s: decoder %s has no %s decoder; decoding in software",
                         self.label, wanted, self.codec)
