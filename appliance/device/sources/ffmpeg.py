@@ -44,7 +44,7 @@ OPEN_TIMEOUT_US = 5_000_000  # network open/read timeout: a frozen camera ends t
 IDLE_TICK = 1.0  # a live stream without frames yields (None, now) this often
 # showinfo's lines: its input's time base once, then each frame's pts in it (its pts_time
 # has only 6 significant digits: 0.1 s after three hours).
-SHOWINFO = re.compile(r"^\[Parsed_showinfo_(\d+) @ [^\]]*\] (?:n:\s*\d+ pts:\s*(-?\d+) "
+SHOWINFO = re.compile(r"^\[Parsed_showinfo_(\d+) @ [^\]]*\] (?:n:\s*\d+ pts:\s*(-?\d+|NOPTS) "
                       r"|config in time_base: (\d+)/(\d+))")
 
 
@@ -101,10 +101,11 @@ def output_size(width: int, height: int, max_width: int | None) -> tuple[int, in
 def rate_select(fps: float) -> str:
     """RateCap's rule as an ffmpeg `select` expression on the frame's timestamp t: keep a
     frame once t reaches the next due time, stepping from the previous due time (25 -> 5 fps
-    keeps every 5th frame). ld(0) is the next due time, ld(1) whether a frame was kept."""
+    keeps every 5th frame). ld(0) is the next due time, ld(1) whether a frame was kept. A
+    frame without a timestamp (t is NAN) is kept: nothing to judge it by."""
     i = 1.0 / fps
-    return (f"if(not(ld(1))+gte(t+0.000001,ld(0)),"
-            f"st(0,if(ld(1),max(ld(0)+{i!r},t+{i / 2!r}),t+{i!r}))*0+st(1,1),0)")
+    return (f"if(isnan(t),1,if(not(ld(1))+gte(t+0.000001,ld(0)),"
+            f"st(0,if(ld(1),max(ld(0)+{i!r},t+{i / 2!r}),t+{i!r}))*0+st(1,1),0))")
 
 
 class FFmpegSource:
@@ -137,7 +138,7 @@ class FFmpegSource:
         self.duration = info["duration"]  # files: for progress and the setup's sampling
         self.decoder = self._choose(decoder)
         self._stderr: deque[str] = deque(maxlen=40)
-        self._stamps: queue.Queue[float] = queue.Queue()
+        self._stamps: queue.Queue[float | None] = queue.Queue()
 
     def _choose(self, wanted: str) -> str:
         if wanted == "software":
@@ -205,7 +206,7 @@ class FFmpegSource:
                 self.stats.frames_skipped += 1  # until the selection lets it through
             if stamped:
                 self.stats.frames_skipped -= 1
-                stamps.put(int(found[2]) * time_base)
+                stamps.put(None if found[2] == "NOPTS" else int(found[2]) * time_base)
 
     def _frames(self, child: subprocess.Popen) -> Iterator[np.ndarray | None]:
         """The child's frames as they come; None after each IDLE_TICK without one."""
@@ -267,7 +268,10 @@ class FFmpegSource:
                         self.stats.reconnects += 1
                         log.info("%s: reconnected (reconnects: %d)", self.label,
                                  self.stats.reconnects)
-                    timestamp = pts
+                    # Without a PTS: the time it was read (live, as StreamClock does), or
+                    # its place among the frames (a file without timestamps: all are kept).
+                    timestamp = pts if pts is not None or self.live else \
+                        (delivered - 1) / self.fps
                     if self.live:
                         timestamp = clock.stamp(pts, time.time())
                         # The child keeps the configured rate; a cap the adaptive rate lowered
