@@ -56,7 +56,7 @@ install: $(BIN)/shopper-edge
 SYSTEM_PACKAGES = python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
   gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto postgresql systemd \
-  chromium chromium-driver e2fsprogs
+  chromium chromium-driver e2fsprogs ffmpeg
 
 system-deps:
 	tools/system-deps.sh $(SYSTEM_PACKAGES)
@@ -64,7 +64,10 @@ system-deps:
 models: install
 	$(BIN)/shopper-edge models fetch --from $(MIRROR) --dir $(MODELS_DIR)
 
+# The replay decodes the clip in an ffmpeg child, as the device does: the one Debian package
+# the demo needs (installed as make test installs its own, or named in one line).
 demo: models
+	tools/system-deps.sh ffmpeg
 	$(BIN)/shopper-edge replay $(CLIP) --config $(CONFIG)
 
 test: system-deps models
@@ -76,6 +79,7 @@ bench: models
 	$(BIN)/python -m appliance.lab.bench --config $(CONFIG) --soak-frames 20000 \
 	  --json bench-results/bench.json
 	$(BIN)/python -m appliance.lab.mqtt_bytes --json bench-results/mqtt-bytes.json
+	$(BIN)/python -m appliance.lab.decode_cost --json bench-results/decode-cost.json
 
 # docs/hq.md: windows a second one `shopper-hq subscribe` (and two in a shared subscription)
 # store into a real PostgreSQL from a real Mosquitto, lag p50/p99, nothing lost or twice;

@@ -19,6 +19,13 @@ fi
 # edited copy.
 (cd / && sha256sum --check --quiet "$PREFIX/MANIFEST.sha256")
 
+# Cameras' files and streams are decoded by an ffmpeg child process (Debian's ffmpeg;
+# Raspberry Pi OS's reaches the Pi's hardware decoders).
+command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || {
+    echo "install.sh: ffmpeg is missing: sudo apt install ffmpeg" >&2
+    exit 2
+}
+
 # Python environment from the wheelhouse only: the device needs no package index. Every
 # wheel is named, so the venv gets exactly these versions (up or down); the app's version
 # number does not change with every build, so it is reinstalled each time.

@@ -13,6 +13,10 @@ from appliance.device.analytics.lines_config import LineConfig, parse_lines
 from appliance.device.analytics.zones_config import ZoneConfig, parse_zones
 from appliance.device.config_reader import ID_PATTERN, ConfigReader, Point, join_key
 
+# How an ffmpeg child decodes files and network streams (appliance/device/sources/ffmpeg.py):
+# auto takes the board's V4L2 memory-to-memory decoder where there is one.
+DECODERS = ("auto", "software", "v4l2m2m")
+
 
 @dataclass(frozen=True)
 class CameraConfig:
@@ -32,15 +36,22 @@ class CameraConfig:
     motion_mask: tuple[tuple[Point, ...], ...] = ()
     # 3x3 matrix from pixels (of this geometry) to metres on the floor, for groups.
     homography: tuple[tuple[float, float, float], ...] | None = None
+    decoder: str = "auto"
 
-    def scale(self, width: int, height: int) -> tuple[float, float]:
-        """Factors that turn this camera's geometry into pixels of a width x height frame."""
-        return (float(width), float(height)) if self.coordinates == "fraction" else (1.0, 1.0)
+    def scale(self, width: int, height: int,
+              source_size: tuple[int, int] | None = None) -> tuple[float, float]:
+        """Factors that turn this camera's geometry into pixels of a width x height frame;
+        `source_size` is the camera's own frame size when the decoder scaled it down."""
+        if self.coordinates == "fraction":
+            return float(width), float(height)
+        if source_size is None:
+            return 1.0, 1.0
+        return width / source_size[0], height / source_size[1]
 
 
 def parse_camera(r: ConfigReader, raw: Any, key: str) -> CameraConfig:
     c = r.mapping(raw, key, ("id", "source", "fps", "coordinates", "lines", "zones", "roi",
-                             "tiles", "homography", "motion_mask"))
+                             "tiles", "homography", "motion_mask", "decoder"))
     for required in ("id", "source"):
         if required not in c:
             raise r.fail(join_key(key, required), "missing")
@@ -77,6 +88,7 @@ def parse_camera(r: ConfigReader, raw: Any, key: str) -> CameraConfig:
         fps=None if fps in (None, 0) else r.number(fps, join_key(key, "fps"), 0, 240,
                                                    low_open=True),
         coordinates=coordinates,
+        decoder=r.choice(c.get("decoder", "auto"), join_key(key, "decoder"), DECODERS),
         lines=lines,
         zones=zones,
     )

@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true",
                    help="on a workstation: every rule, but not the device's own files "
                    "(absolute paths: secrets, certificates, the models directory)")
+    p.add_argument("--board", choices=("pi4", "pi5", "jetson", "other"),
+                   help="judge each camera's stream against this board's decoders "
+                   "(default: this machine's)")
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("privacy-report",
@@ -128,7 +131,33 @@ def cmd_check_config(args) -> int:
     if config.unchecked:
         print(f"{args.file}: not checked here (files of the device): "
               f"{'; '.join(config.unchecked)}")
+    for line in _stream_warnings(config, args.board, args.offline):
+        print(f"{args.file}: warning: {line}")
     return 0
+
+
+def _stream_warnings(config, board: str | None, offline: bool) -> list[str]:
+    """Each camera stream that costs the board more to decode than it should (ffprobe);
+    --offline probes files only (the cameras are on the store's network)."""
+    from appliance.device.decode_budget import stream_warning, this_board
+    from appliance.device.sources.ffmpeg import probe
+    from appliance.errors import SourceError
+
+    board = board or this_board()
+    warnings = []
+    for i, camera in enumerate(config.cameras):
+        if camera.source.isdigit() or camera.source.startswith(("/dev/video", "picamera")) \
+                or (offline and "://" in camera.source):
+            continue
+        try:
+            stream = probe(camera.source, camera.source)
+        except SourceError as error:
+            warnings.append(f"cameras[{i}] ({camera.id}): not probed: {error}")
+            continue
+        line = stream_warning(board, stream["codec"], stream["width"], stream["height"])
+        if line:
+            warnings.append(f"cameras[{i}] ({camera.id}): {line}")
+    return warnings
 
 
 def _verify_models(config) -> Path:
@@ -197,6 +226,7 @@ def _open_outputs(config, camera, pipeline, source_stats, shared: list):
     (its own connection, spool and last will per camera). Returns (outputs, mqtt or None).
     `pipeline` and `source_stats` are read for health only."""
     from appliance.device.health import HealthMonitor, health_interval
+    from appliance.device.inference.backend import provider_in_use
     from appliance.device.inference.models import load_manifest
     from appliance.device.outputs import Outputs
 
@@ -205,7 +235,9 @@ def _open_outputs(config, camera, pipeline, source_stats, shared: list):
     every = health_interval(mqtt_config.health_seconds, config.window_seconds) \
         if mqtt_config is not None else config.window_seconds
     monitor = HealthMonitor(config.store_id, camera.id, pipeline, source_stats,
-                            {spec.name: {"file": spec.file, "sha256": spec.sha256}}, every)
+                            {spec.name: {"file": spec.file, "sha256": spec.sha256,
+                                         "provider": provider_in_use(config.models.providers)}},
+                            every)
     outputs = list(shared)
     mqtt = None
     if mqtt_config is not None:
@@ -235,6 +267,7 @@ def cmd_run(args) -> int:
     check_limits(config)  # a config whose windows the guard would refuse never starts
     cameras = [config.camera(args.camera)] if args.camera else list(config.cameras)
     verified_path(config.models.dir, load_manifest()[config.models.detector])  # fail early
+    _build_tensorrt_engine(config)
     shared = _jsonl(config.outputs.jsonl)
     publisher = Publisher(config, cameras, lambda camera, stats: _open_outputs(
         config, camera, stats, stats.source, shared), realtime=args.realtime)
@@ -247,6 +280,16 @@ def cmd_run(args) -> int:
             output.close()
 
 
+def _build_tensorrt_engine(config) -> None:
+    if "tensorrt" not in config.models.providers:
+        return
+    from appliance.device.inference.backend import build_tensorrt_engine
+    from appliance.device.pipeline import model_path
+
+    build_tensorrt_engine(model_path(config, config.models.detector), config.models.threads,
+                          config.models.providers)
+
+
 def cmd_replay(args) -> int:
     from appliance.device.config import load_config
     from appliance.device.pipeline import (
@@ -256,12 +299,14 @@ def cmd_replay(args) -> int:
         load_pose,
         run_frames,
     )
-    from appliance.device.sources import FileSource
+    from appliance.device.sources.ffmpeg import FFmpegSource
 
     _log_to_stderr()
     config = load_config(args.config)
     camera = config.camera(args.camera)
-    source = FileSource(args.video, camera.fps, realtime=args.realtime)
+    source = FFmpegSource(args.video, camera.fps, realtime=args.realtime,
+                          decoder=camera.decoder)
+    _build_tensorrt_engine(config)
     detector = load_detector(config)
     pipeline = CameraPipeline(config, camera, detector, "media", load_demographics(config),
                               load_pose(config), keep_totals=True)

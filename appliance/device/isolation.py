@@ -21,6 +21,7 @@ import os
 import socket
 import struct
 import threading
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from appliance.errors import ApplianceError, redact_url
@@ -240,13 +241,27 @@ def confine_pixel_worker(device_paths: tuple[str, ...] = ()) -> int:
     return abi
 
 
-def camera_devices(source: str) -> tuple[str, ...]:
+def camera_devices(source: str, decoder: str = "software") -> tuple[str, ...]:
     """The device files a local camera source opens read-write: a V4L2 node, or for the Pi
-    camera (libcamera: media, video, sub-device and DMA-heap nodes) all of /dev."""
+    camera (libcamera: media, video, sub-device and DMA-heap nodes) all of /dev; and the
+    board's V4L2 decoder nodes when the ffmpeg child may decode on them (`decoder`)."""
+    decoders = () if decoder == "software" else hardware_decoder_nodes()
     if source.isdigit():
-        return (f"/dev/video{source}",)
+        return (f"/dev/video{source}", *decoders)
     if source.startswith("/dev/"):
-        return (source,)
+        return (source, *decoders)
     if source.startswith("picamera"):
         return ("/dev",)
-    return ()
+    return decoders
+
+
+def hardware_decoder_nodes(sysfs: Path = Path("/sys/class/video4linux")) -> tuple[str, ...]:
+    """V4L2 memory-to-memory decoder nodes (a Pi 4's bcm2835-codec-decode, a Pi 5's
+    rpivid), by their names in sysfs; "codec" alone is no decoder (the Pi 4's encoder and
+    ISP nodes are bcm2835-codec-encode and -isp)."""
+    nodes = []
+    for name in sorted(sysfs.glob("video*/name")):
+        text = name.read_text(errors="replace").lower().replace("codec", "")
+        if "dec" in text or "rpivid" in text:
+            nodes.append(f"/dev/{name.parent.name}")
+    return tuple(nodes)

@@ -101,7 +101,7 @@ def load_detector(config: Config) -> PersonDetector:
     calls for (a .tflite variant on LiteRT, ONNX on onnxruntime)."""
     name = config.models.detector
     path = model_path(config, name)
-    backend = build_backend(path, config.models.threads)
+    backend = build_backend(path, config.models.threads, config.models.providers)
     shape = tuple(backend.input_shape)
     if len(shape) != 4 or shape[1] != 3:
         raise ModelError(f"{path}: input shape {shape} is not the 1x3xHxW layout the "
@@ -183,16 +183,20 @@ class CameraPipeline:
         self._candidate = False  # the detector saw someone not tracked yet: look again
         self._detector_ran = False  # this frame's detections are new (motion skip did not reuse)
         self._geometry_ready = False  # lines are scaled once the frame size is known
+        # The camera's own frame size, when the decoder scales frames down (run_frames sets
+        # it from the source): geometry in its pixels is scaled to the frames that arrive.
+        self.source_size: tuple[int, int] | None = None
 
     def _setup_geometry(self, width: int, height: int) -> None:
-        scale = self.camera.scale(width, height)
+        scale = self.camera.scale(width, height, self.source_size)
         roi = None if self.camera.roi is None else \
             np.array(self.camera.roi, np.float32) * np.array(scale, np.float32)
         self.area = DetectionArea(roi, self.camera.tiles, width, height,
                                   self.config.detection.nms_iou)
         self.counters = [LineCounter(line, self.config.counting, scale)
                          for line in self.camera.lines]
-        self.behaviour = Behaviour(self.camera, self.config.behaviour, width, height)
+        self.behaviour = Behaviour(self.camera, self.config.behaviour, width, height,
+                                   self.source_size)
         self.windows.behaviour = BehaviourWindow(self.camera, self.config.behaviour,
                                                  width, height)
         motion = self.config.performance.motion_skip
@@ -362,6 +366,7 @@ def run_frames(pipeline: CameraPipeline, frames: Iterable[tuple[np.ndarray, floa
     performance.decode_thread, decoding runs ahead on its own thread (decode time is then
     the wait for the next frame). A live source that is down yields (None, now) about once
     a second: the windows that ended close then, and on_frame still hears from the loop."""
+    pipeline.source_size = getattr(frames, "source_size", None)
     adaptive = None
     if pipeline.config.performance.adaptive_rate and getattr(frames, "live", False):
         adaptive = pipeline.adaptive = AdaptiveRate(frames, pipeline.camera.fps)

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config)
         camera = config.camera(args.camera)
         # From here on this process can neither write a file nor dump its memory.
-        isolation.confine_pixel_worker(isolation.camera_devices(camera.source))
+        isolation.confine_pixel_worker(isolation.camera_devices(camera.source,
+                                                                camera.decoder))
         return run(args, handoff, config, camera)
     except ApplianceError as error:
         print(f"shopper-edge: error: {error}", file=sys.stderr)
@@ -81,6 +82,7 @@ def run(args, handoff, config, camera) -> int:
         source_url = via_loopback(camera.source, relay.port)
     detector = load_detector(config)
     source = open_source(source_url, camera.fps, stop, label=camera.source,
+                         decoder=camera.decoder,
                          realtime=args.realtime)
     pipeline = CameraPipeline(config, camera, detector, source.clock,
                               load_demographics(config), load_pose(config))

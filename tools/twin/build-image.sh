@@ -13,10 +13,11 @@ case $arch in
 esac
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 # What a Debian 12 / Raspberry Pi OS 12 camera box has, and what the installer needs on it
-# (python3-venv, sudo for the deploying user, rsync); systemd-networkd for user networking.
+# (python3-venv, sudo for the deploying user, rsync, ffmpeg: it decodes the cameras' files
+# and streams); systemd-networkd for user networking.
 packages=systemd,systemd-sysv,systemd-timesyncd,systemd-coredump,udev,dbus,kmod,$kernel
 packages=$packages,initramfs-tools,openssh-server,sudo,rsync,python3.11,python3-venv
-packages=$packages,iproute2,procps,less
+packages=$packages,iproute2,procps,less,ffmpeg
 
 work=$out.tmp
 rm -rf "$work"

@@ -43,8 +43,9 @@ class BehaviourFrame:
 
 
 class Behaviour:
-    def __init__(self, camera: CameraConfig, config: BehaviourConfig, width: int, height: int):
-        scale = camera.scale(width, height)
+    def __init__(self, camera: CameraConfig, config: BehaviourConfig, width: int, height: int,
+                 source_size: tuple[int, int] | None = None):
+        scale = camera.scale(width, height, source_size)
         self.config = config
         self.zones = ZoneMembership(camera.zones, config, scale)
         self.shelves = ShelfReach(camera.zones, config, scale)
@@ -55,6 +56,9 @@ class Behaviour:
         self.people = People()
         self.homography = None if camera.homography is None else \
             np.array(camera.homography, np.float64)
+        if self.homography is not None and camera.coordinates == "pixels":
+            # It maps the camera's own pixels: undo the decoder's downscale first.
+            self.homography = self.homography @ np.diag([1 / scale[0], 1 / scale[1], 1.0])
         self._last_time: float | None = None
 
     def update(self, tracks: Tracks, timestamp: float,

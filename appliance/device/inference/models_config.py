@@ -10,6 +10,9 @@ from typing import Any
 from appliance.device.config_reader import ConfigReader, join_key
 
 DETECTOR_NAMES = ("yolox_nano", "fastestdet")
+# onnxruntime execution providers for the detector, in order of preference; cpu is always
+# the last resort (tensorrt and cuda come with onnxruntime-gpu, e.g. on a Jetson).
+PROVIDERS = ("tensorrt", "cuda", "cpu")
 # The manifest's model names (models/manifest.yaml), for models.variants.
 MODEL_NAMES = ("yolox_nano", "fastestdet", "yunet", "rfb320", "age_gender", "movenet",
                "blazeface")
@@ -31,13 +34,14 @@ class ModelsConfig:
     detector: str = "yolox_nano"
     threads: int = 2
     variants: tuple[ModelVariant, ...] = ()
+    providers: tuple[str, ...] = ("cpu",)
 
     def variant(self, name: str) -> ModelVariant | None:
         return next((v for v in self.variants if v.name == name), None)
 
 
 def parse_models(r: ConfigReader, raw: Any, key: str) -> ModelsConfig:
-    m = r.mapping(raw, key, ("dir", "detector", "threads", "variants"))
+    m = r.mapping(raw, key, ("dir", "detector", "threads", "variants", "providers"))
     directory = m.get("dir", "/var/lib/shopper-edge/models")
     raw_variants = m.get("variants") or {}
     vkey = join_key(key, "variants")
@@ -66,4 +70,14 @@ def parse_models(r: ConfigReader, raw: Any, key: str) -> ModelsConfig:
                           DETECTOR_NAMES),
         threads=int(r.number(m.get("threads", 2), join_key(key, "threads"), 1, 64)),
         variants=tuple(variants),
+        providers=_providers(r, m.get("providers", ["cpu"]), join_key(key, "providers")),
     )
+
+
+def _providers(r: ConfigReader, raw: Any, key: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise r.fail(key, f"expected a list of execution providers ({', '.join(PROVIDERS)})")
+    names = tuple(r.choice(name, f"{key}[{i}]", PROVIDERS) for i, name in enumerate(raw))
+    if len(set(names)) != len(names):
+        raise r.fail(key, "lists a provider twice")
+    return names

@@ -6,9 +6,10 @@ empty network namespace first and reaches a network camera only through the rela
          [--isolate] [--control-fd N] [--plate-seconds S] [--samples N] [--realtime]
 
 It writes JSON lines to its standard output, read by the setup server:
-- task `plate`: {"frame": {"size": [w, h], "detector_input": [w, h]}}, then {"status": ...}
-  while it samples, and {"plate": base64 PNG, ...} once a plate passed the detector's check:
-  the one image that ever leaves it, and only then.
+- task `plate`: {"frame": {"size": [w, h], "detector_input": [w, h], "decode_warning": ...}}
+  (check-config's warning when the stream is more than the board decodes, or null), then
+  {"status": ...} while it samples, and {"plate": base64 PNG, ...} once a plate passed the
+  detector's check: the one image that ever leaves it, and only then.
 - task `check` (the walk test; the drawing comes as JSON on standard input): {"check": ...}
   with counts, occupancy and frame rate, at most every 0.3 s and at the end. Its windows are
   dropped: nothing is published.
@@ -73,8 +74,18 @@ def _source(args, camera, max_fps, stop):
     if camera_address(camera.source) and args.control_fd is not None:
         relay = CameraRelay(socket.socket(fileno=args.control_fd))
         url = via_loopback(camera.source, relay.port)
-    return open_source(url, max_fps, stop, label=camera.source,
-                       realtime=args.realtime and args.task == "check")
+    return open_source(url, max_fps, stop, label=camera.source, decoder=camera.decoder,
+                       realtime=args.realtime and args.task == "check", full_size=True)
+
+
+def _decode_warning(source) -> str | None:
+    """check-config's warning when the stream is more than this board decodes in hardware
+    (decode_budget.py); V4L2 and the Pi camera have no codec to judge."""
+    from appliance.device.decode_budget import stream_warning, this_board
+
+    if not hasattr(source, "codec"):
+        return None
+    return stream_warning(this_board(), source.codec, *source.source_size)
 
 
 def plate(args, send, _drawing) -> int:
@@ -120,7 +131,8 @@ def plate(args, send, _drawing) -> int:
         del frame
         added += 1
         if added == 1:
-            send(frame={"size": builder.frame_size, "detector_input": detector.input_size})
+            send(frame={"size": builder.frame_size, "detector_input": detector.input_size,
+                        "decode_warning": _decode_warning(source)})
         status("collecting", "collecting views of the scene")
         if len(builder) == args.samples and \
                 (added == args.samples or added % REBUILD_EVERY == 0) and attempt():

@@ -75,6 +75,7 @@ class SetupSession:
                              "samples": 0, "needed": plate_samples}
         self.frame_size: tuple[int, int] | None = None
         self.detector_input = (416, 416)
+        self.decode_warning: str | None = None  # the stream is more than the board decodes
         self.check: dict | None = None
         self._stop = threading.Event()
         self._plate_process: PixelProcess | None = None
@@ -118,6 +119,7 @@ class SetupSession:
             if "frame" in message:
                 self.frame_size = tuple(message["frame"]["size"])
                 self.detector_input = tuple(message["frame"]["detector_input"])
+                self.decode_warning = message["frame"].get("decode_warning")
             elif "status" in message:
                 self.plate_status = message["status"]
             elif "plate" in message:
@@ -159,8 +161,11 @@ class SetupSession:
     def validate(self, body) -> dict:
         _section, config = self._candidate(body)
         camera = config.camera(self.camera.id)
-        return {"ok": True, "suggestions": draw.suggestions(camera, self.frame_size,
-                                                             self.detector_input)}
+        return {"ok": True, "suggestions": self._suggestions(camera)}
+
+    def _suggestions(self, camera) -> list[str]:
+        return [*draw.suggestions(camera, self.frame_size, self.detector_input),
+                *([self.decode_warning] if self.decode_warning else [])]
 
     def save(self, body) -> dict:
         section, _config = self._candidate(body)
@@ -187,7 +192,7 @@ class SetupSession:
         if self._check_running():
             raise ApplianceError("a walk test is already running")
         with self.lock:
-            advice = draw.suggestions(camera, self.frame_size, self.detector_input)
+            advice = self._suggestions(camera)
             self.check = check = {"state": "starting", "message": "", "frames": 0, "fps": 0.0,
                           "seconds": 0.0, "lines": {n.name: {"in": 0, "out": 0}
                                                     for n in camera.lines},

@@ -1,8 +1,9 @@
-"""Frame sources: files, RTSP/HTTP streams, V4L2 devices and the Pi camera.
+"""Frame sources: files and RTSP/HTTP streams through an ffmpeg child (sources/ffmpeg.py),
+V4L2 devices and the Pi camera.
 
 Each source yields `(frame, timestamp)` pairs, at most `max_fps` per second of its own clock:
 media seconds from the start for files, Unix time for live sources. Frames above the rate
-cap are grabbed but never decoded into an image (cheap) and are not kept. A file that ends
+cap are not converted into an image and are not kept. A file that ends
 ends the run; a live stream that drops is reopened with exponential backoff, and each
 reopening is counted in `stats.reconnects`.
 """
@@ -10,7 +11,6 @@ reopening is counted in `stats.reconnects`.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,12 +24,6 @@ from appliance.errors import SourceError, redact_url
 
 log = logging.getLogger("shopper_edge.sources")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "rtmp://", "http://", "https://", "udp://", "tcp://")
-# FFmpeg options for network streams: TCP interleaving survives lossy links and NAT; the
-# open/read timeouts (capture parameters below) make a frozen camera fail a read instead
-# of hanging the loop (measured here: 90 s without them).
-FFMPEG_STREAM_OPTIONS = "rtsp_transport;tcp"
-OPEN_TIMEOUT_MS = 5000  # opening an RTSP stream takes about 1.3 s of probing
-READ_TIMEOUT_MS = 2000  # FFmpeg retries a read 3 times: a frozen camera fails in about 6 s
 
 
 @dataclass
@@ -93,16 +87,20 @@ class StreamClock:
 
 def open_source(source: str, max_fps: float | None = None,
                 stop: threading.Event | None = None, label: str | None = None,
-                realtime: bool = False):
+                realtime: bool = False, decoder: str = "auto", full_size: bool = False):
     """`label`: how to name the source in messages, when `source` is a stand-in (the pixel
-    worker opens a network camera through its loopback relay). `realtime` paces a file."""
-    if source.startswith(STREAM_SCHEMES):
-        return StreamSource(source, max_fps, stop, label=label)
+    worker opens a network camera through its loopback relay). `realtime` paces a file.
+    Files and network streams are decoded by an ffmpeg child (`decoder`), which drops and
+    scales frames before they reach Python; `full_size` keeps the camera's own size (the
+    setup page draws geometry in its pixels)."""
     if source.startswith("picamera"):
         return PiCameraSource(source, max_fps, stop)
     if source.isdigit() or source.startswith("/dev/video"):
         return StreamSource(source, max_fps, stop)
-    return FileSource(source, max_fps, realtime=realtime, stop=stop)
+    from appliance.device.sources.ffmpeg import DECODE_MAX_WIDTH, FFmpegSource
+
+    return FFmpegSource(source, max_fps, stop, label=label, realtime=realtime,
+                        decoder=decoder, max_width=None if full_size else DECODE_MAX_WIDTH)
 
 
 class FileSource:
@@ -152,7 +150,8 @@ class FileSource:
 
 
 class StreamSource:
-    """RTSP/HTTP cameras and V4L2 devices; reconnects with backoff when the stream drops."""
+    """V4L2 devices (network cameras go through sources/ffmpeg.py); reopened with backoff
+    when the device drops."""
 
     clock = "wall"
     live = True
@@ -172,14 +171,8 @@ class StreamSource:
                               "(refused, unreachable or not a video)")
 
     def _open(self):
-        if self.source.isdigit() or self.source.startswith("/dev/video"):
-            device = int(self.source) if self.source.isdigit() else self.source
-            capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
-        else:
-            os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", FFMPEG_STREAM_OPTIONS)
-            capture = cv2.VideoCapture(self.source, cv2.CAP_FFMPEG, [
-                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS,
-                cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS])
+        device = int(self.source) if self.source.isdigit() else self.source
+        capture = cv2.VideoCapture(device, cv2.CAP_V4L2)
         if capture.isOpened():
             return capture
         capture.release()
