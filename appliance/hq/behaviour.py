@@ -232,6 +232,51 @@ class Behaviour:
         if window.heatmap:
             self._add_heatmap(window.heatmap)
 
+    def add_rollup(self, r) -> None:
+        """Adds a quarter-hour's Rollup (rollup.py; one heatmap grid at most) after the
+        earlier ones: the same as adding its windows one by one in time order."""
+        if not r.behaviour_windows:
+            return
+        self.windows += r.behaviour_windows
+        for name, z in r.zones.items():
+            zone = self.zones.setdefault(name, Zone(z["kind"]))
+            zone.kind = z["kind"]  # the quarter-hour's latest
+            zone.windows += z["windows"]
+            zone.visits += z["visits"]
+            if z["interactions"] is not None:
+                zone.interactions = (zone.interactions or 0) + z["interactions"]
+            for what, n in z["suppressed"].items():
+                zone.suppressed[what] += n
+            for label, n in z["histogram"].items():
+                zone.histogram[label] = zone.histogram.get(label, 0) + n
+            zone.occupancy_seconds += z["occupancy_seconds"]
+            zone.occupancy_observed += z["occupancy_observed"]
+            if z["occupancy_max"] is not None:
+                zone.occupancy_max = max(zone.occupancy_max or 0, z["occupancy_max"])
+        for name, n in r.journeys.items():
+            self.journeys[name] = self.journeys.get(name, 0) + n
+        self.journeys_suppressed += r.journeys_suppressed
+        self.without_checkout.merge(Share(*r.without_checkout))
+        for size, n in r.sizes.items():
+            self.sizes[size] = self.sizes.get(size, 0) + n
+        self.accompanied += r.accompanied
+        self.groups_suppressed += r.groups_suppressed
+        self.accompanied_share.merge(Share(*r.accompanied_share))
+        self.heatmap_skipped += r.heatmap_skipped
+        for shape, grid in r.heatmaps.items():
+            cols, rows = (int(n) for n in shape.split("x"))
+            if self.heatmap is None or (self.heatmap.cols, self.heatmap.rows) != (cols, rows):
+                self.heatmap_skipped += self.heatmap.windows if self.heatmap else 0
+                self.heatmap = Heatmap(cols, rows)
+            self.heatmap.windows += grid["windows"]
+            for sums, blanked, row, row_blanked in zip(self.heatmap.sums, self.heatmap.blanked,
+                                                       grid["sums"], grid["blanked"],
+                                                       strict=True):
+                for x, value in enumerate(row):
+                    if value is not None:
+                        sums[x] = (sums[x] or 0) + value
+                    blanked[x] += row_blanked[x]
+
     def _add_heatmap(self, heatmap: dict) -> None:
         try:
             cells = heatmap_cells(heatmap)
