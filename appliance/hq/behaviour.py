@@ -25,12 +25,19 @@ GROUP_SIZES = ("1", "2", "3", "4", "5+")
 def heatmap_cells(heatmap: dict) -> list[list[int | None]]:
     """The grid of a document's heatmap, rows top to bottom; None: a blanked cell. Raises
     ValueError when it is not `rows` rows of `cols` cells."""
-    grid = [[int(cell) if cell else None for cell in row.split(",")]
+    check_heatmap_shape(heatmap)
+    return [[int(cell) if cell else None for cell in row.split(",")]
             for row in heatmap["person_seconds"].split(";")]
-    if len(grid) != heatmap["rows"] or any(len(row) != heatmap["cols"] for row in grid):
+
+
+def check_heatmap_shape(heatmap: dict) -> None:
+    """Raises ValueError unless person_seconds is `rows` rows of `cols` cells (counted by
+    their separators: the subscriber's check, without converting the cells)."""
+    rows = heatmap["person_seconds"].split(";")
+    if len(rows) != heatmap["rows"] or any(row.count(",") != heatmap["cols"] - 1
+                                           for row in rows):
         raise ValueError(f"person_seconds is not {heatmap['rows']} rows of "
                          f"{heatmap['cols']} cells")
-    return grid
 
 
 def percentile(histogram: dict[str, int], q: float) -> tuple[float, bool] | None:
