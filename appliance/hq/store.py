@@ -251,7 +251,7 @@ class WindowStore:
         VALUES list of 5,500 placeholders per batch was a third of the subscriber's time),
         a VALUES list in SQLite (in-process: nothing to save)."""
         if self.postgres:
-            return ("SELECT * FROM unnest(" + ", ".join(f"%s::{t}[]" for t in types) + ")",
+            return ("SELECT * FROM unnest(" + ", ".join(f"%b::{t}[]" for t in types) + ")",
                     [list(column) for column in zip(*rows, strict=True)])
         return f"VALUES {_values(len(types), len(rows))}", [v for row in rows for v in row]
 
