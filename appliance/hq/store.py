@@ -258,12 +258,18 @@ class WindowStore:
     def _fill_rollups(self) -> None:
         """A database of an older HQ: sums its stored windows into the roll-ups, once (the
         first subscriber or report to open it; a second waits and finds it done)."""
+        def done(cursor) -> bool:
+            return bool(cursor.execute("SELECT 1 FROM rollups LIMIT 1").fetchall()) or \
+                not cursor.execute("SELECT 1 FROM windows LIMIT 1").fetchall()
+
         with self._transaction() as cursor:
-            # Locked first, so that two starting at once do not both fill it.
+            if done(cursor):  # nearly always: no lock taken
+                return
+        with self._transaction() as cursor:
+            # Locked, then looked at again: two starting at once do not both fill it.
             cursor.execute("LOCK TABLE rollups IN EXCLUSIVE MODE" if self.postgres
                            else "BEGIN IMMEDIATE")
-            if cursor.execute("SELECT 1 FROM rollups LIMIT 1").fetchall() or \
-                    not cursor.execute("SELECT 1 FROM windows LIMIT 1").fetchall():
+            if done(cursor):
                 return
             total, = cursor.execute("SELECT COUNT(*) FROM windows").fetchone()
             print(f"shopper-hq: {redact_url(self.target)}: summing {total} stored windows into "
