@@ -25,9 +25,12 @@ GROUP_SIZES = ("1", "2", "3", "4", "5+")
 def heatmap_cells(heatmap: dict) -> list[list[int | None]]:
     """The grid of a document's heatmap, rows top to bottom; None: a blanked cell. Raises
     ValueError when it is not `rows` rows of `cols` cells."""
-    check_heatmap_shape(heatmap)
-    return [[int(cell) if cell else None for cell in row.split(",")]
+    grid = [[int(cell) if cell else None for cell in row.split(",")]
             for row in heatmap["person_seconds"].split(";")]
+    if len(grid) != heatmap["rows"] or any(len(row) != heatmap["cols"] for row in grid):
+        raise ValueError(f"person_seconds is not {heatmap['rows']} rows of "
+                         f"{heatmap['cols']} cells")
+    return grid
 
 
 def check_heatmap_shape(heatmap: dict) -> None:

@@ -172,12 +172,11 @@ class Rollup:
                 "windows": 0, "sums": [[None] * cols for _ in range(rows)],
                 "blanked": [[0] * cols for _ in range(rows)]}
         grid["windows"] += 1
-        for sums, blanked, row in zip(grid["sums"], grid["blanked"], cells, strict=True):
-            for x, value in enumerate(row):
-                if value is None:
-                    blanked[x] += 1
-                else:
-                    sums[x] = (sums[x] or 0) + value
+        # the grid checked above: every row of the same length
+        grid["sums"] = [[s if v is None else (s or 0) + v for s, v in zip(sums, row, strict=True)]
+                        for sums, row in zip(grid["sums"], cells, strict=True)]
+        grid["blanked"] = [[b + (v is None) for b, v in zip(blanked, row, strict=True)]
+                           for blanked, row in zip(grid["blanked"], cells, strict=True)]
 
 
 def _share(share: list[int], part: int | None, whole: int | None) -> None:
