@@ -1,5 +1,5 @@
-"""Report values per store and camera, summed by the database: footfall by hour and
-coverage, age profile; behaviour pooled from streamed sections (rendering: render.py,
+"""Report values per store and camera, folded from the quarter-hour roll-ups kept at ingest
+(rollup.py): footfall by hour and coverage, age profile, behaviour (rendering: render.py,
 charts: charts.py).
 
 A suppressed count (null: below the device's small-count threshold) adds nothing and is
@@ -18,6 +18,7 @@ per camera and, for shares and shelves, per store over the same windows; see beh
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -116,6 +117,7 @@ CUT_SQL = """SELECT r.quarter, r.store_id, r.camera_id FROM rollups r
     WHERE {overlap} AND NOT ({whole} AND r.grids <= 1) ORDER BY 1, 2, 3"""
 ROLLUPS_SQL = """SELECT r.store_id, r.camera_id, r.quarter, r.summary FROM rollups r
     WHERE {overlap} ORDER BY 1, 2, 3"""
+QUARTER_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
 WINDOWS_SQL = """SELECT w.store_id, w.camera_id, w.document FROM windows w WHERE {where}
     ORDER BY w.store_id, w.camera_id, w.window_start, w.message_id"""
 
@@ -138,6 +140,7 @@ def build_reports(store: WindowStore, zone: tzinfo, store_id: str | None = None,
             hours[start] = _local_hour(start, zone)
         _fold(report, ages[s, c], rollup, hours[start])
     for key, report in reports.items():
+        report.hours = dict(sorted(report.hours.items()))  # a DST change repeats an hour
         for section, named in ages[key].items():
             if named:
                 report.age.add(*((named, {}) if section == "age_bands" else ({}, named)))
@@ -199,9 +202,13 @@ def quarters(store: WindowStore, store_id: str | None, camera_id: str | None,
 
 def _rollup_filter(store_id: str | None, camera_id: str | None, since: str | None,
                    until: str | None) -> tuple[str, list]:
-    """SQL condition on the roll-ups `r` with any window in the selection."""
+    """SQL condition on the roll-ups `r` with any window in the selection. The bounds on
+    `quarter` say nothing more, but let the database find the period by its index: a window
+    starting at or after `since` is in a quarter-hour at or after since's."""
     where, params = [], []
+    lowest = quarter(since) if since and QUARTER_TEXT.fullmatch(since[:16]) else None
     for condition, value in (("r.store_id = ?", store_id), ("r.camera_id = ?", camera_id),
+                             ("r.quarter >= ?", lowest), ("r.quarter < ?", until),
                              ("r.last_start >= ?", since), ("r.first_start < ?", until)):
         if value is not None:
             where.append(condition)

@@ -83,6 +83,7 @@ TABLES = (
         grids INTEGER NOT NULL,
         summary TEXT NOT NULL,
         PRIMARY KEY (store_id, camera_id, quarter))""",
+    "CREATE INDEX IF NOT EXISTS rollups_by_quarter ON rollups (quarter)",  # a chain's period
 )
 # Rows per multi-row statement (far below both databases' limits on parameters).
 CHUNK = 1000
