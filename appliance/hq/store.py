@@ -277,15 +277,15 @@ class WindowStore:
                   "quarter-hour roll-ups for reports (once)", file=sys.stderr, flush=True)
             reader = self._db.cursor(name="shopper_hq_fill") if self.postgres \
                 else self._db.cursor()
-            reader.execute("SELECT document FROM windows ORDER BY store_id, camera_id")
-            camera, documents = None, []
+            # In time order per camera: a quarter-hour's windows come together.
+            reader.execute("SELECT document FROM windows "
+                           "ORDER BY store_id, camera_id, window_start")
+            documents = []
             for text, in reader:
-                d = orjson.loads(text)
-                if (d["store_id"], d["camera_id"]) != camera and documents:
-                    self._roll_up(cursor, documents)  # one camera at a time: bounded memory
+                documents.append(orjson.loads(text))
+                if len(documents) == 5000:  # bounded memory: a roll-up is added to
+                    self._roll_up(cursor, documents)
                     documents = []
-                camera = (d["store_id"], d["camera_id"])
-                documents.append(d)
             self._roll_up(cursor, documents)
             reader.close()
         print(f"shopper-hq: {redact_url(self.target)}: roll-ups filled", file=sys.stderr,
