@@ -278,14 +278,12 @@ class Behaviour:
             if self.heatmap is None or (self.heatmap.cols, self.heatmap.rows) != (cols, rows):
                 self.heatmap_skipped += self.heatmap.windows if self.heatmap else 0
                 self.heatmap = Heatmap(cols, rows)
-            self.heatmap.windows += grid["windows"]
-            for sums, blanked, row, row_blanked in zip(self.heatmap.sums, self.heatmap.blanked,
-                                                       grid["sums"], grid["blanked"],
-                                                       strict=True):
-                for x, value in enumerate(row):
-                    if value is not None:
-                        sums[x] = (sums[x] or 0) + value
-                    blanked[x] += row_blanked[x]
+            h = self.heatmap
+            h.windows += grid["windows"]
+            h.sums = [[s if v is None else (s or 0) + v for s, v in zip(sums, row, strict=True)]
+                      for sums, row in zip(h.sums, grid["sums"], strict=True)]
+            h.blanked = [[a + b for a, b in zip(blanked, row, strict=True)]
+                         for blanked, row in zip(h.blanked, grid["blanked"], strict=True)]
 
     def _add_heatmap(self, heatmap: dict) -> None:
         try:
