@@ -5,7 +5,10 @@ resent after a crash) is ignored by the database itself; per-line counts in thei
 table for reporting; the whole document is kept too (`document`, JSON text), so later
 schema fields need no migration to be stored: the age bands of `shopper.counts/1` and the
 zones, journeys, groups and heatmap of `shopper.counts/2` are read from it. Both versions
-share these tables. The SQL is the common subset of SQLite and PostgreSQL.
+share these tables. Each new window is also added, in the same transaction, to its camera's
+quarter-hour roll-up (rollup.py), which reports read. The SQL is the common subset of
+SQLite and PostgreSQL, but for how rows are sent in bulk (`_source`) and the roll-ups' row
+locks (PostgreSQL; SQLite has one writer at a time).
 """
 
 from __future__ import annotations
