@@ -149,10 +149,11 @@ class WindowStore:
                 else:
                     for statement in TABLES:
                         cursor.execute(statement)
-            # Read-only, a database of an older HQ has none: reports then sum the windows.
-            self.has_rollups = self._has_table("rollups")
             if not read_only:
                 self._fill_rollups()
+            # Read-only, a database of an older HQ has none (or not yet filled): reports
+            # then sum the windows.
+            self.has_rollups = self._has_table("rollups") and self._filled()
         except StoreError:
             raise
         except Exception as error:  # sqlite3/psycopg errors, OSError
@@ -259,21 +260,25 @@ class WindowStore:
                     [list(column) for column in zip(*rows, strict=True)])
         return f"VALUES {_values(len(types), len(rows))}", [v for row in rows for v in row]
 
+    def _filled(self, cursor=None) -> bool:
+        """Whether the roll-ups hold the stored windows (filled in one transaction: any
+        roll-up, or no window at all)."""
+        if cursor is None:
+            with self._transaction() as cursor:
+                return self._filled(cursor)
+        return bool(cursor.execute("SELECT 1 FROM rollups LIMIT 1").fetchall()) or \
+            not cursor.execute("SELECT 1 FROM windows LIMIT 1").fetchall()
+
     def _fill_rollups(self) -> None:
         """A database of an older HQ: sums its stored windows into the roll-ups, once (the
         first subscriber or report to open it; a second waits and finds it done)."""
-        def done(cursor) -> bool:
-            return bool(cursor.execute("SELECT 1 FROM rollups LIMIT 1").fetchall()) or \
-                not cursor.execute("SELECT 1 FROM windows LIMIT 1").fetchall()
-
-        with self._transaction() as cursor:
-            if done(cursor):  # nearly always: no lock taken
-                return
+        if self._filled():  # nearly always: no lock taken
+            return
         with self._transaction() as cursor:
             # Locked, then looked at again: two starting at once do not both fill it.
             cursor.execute("LOCK TABLE rollups IN EXCLUSIVE MODE" if self.postgres
                            else "BEGIN IMMEDIATE")
-            if done(cursor):
+            if self._filled(cursor):
                 return
             total, = cursor.execute("SELECT COUNT(*) FROM windows").fetchone()
             print(f"shopper-hq: {redact_url(self.target)}: summing {total} stored windows into "
