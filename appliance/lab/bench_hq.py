@@ -114,6 +114,14 @@ class Subscribers:
             if "subscribed to" in line:
                 event.set()
 
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the subscriber processes have used so far."""
+        ticks = 0
+        for process in self.processes:
+            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> list[dict]:
         for process in self.processes:
             process.send_signal(signal.SIGTERM)
@@ -200,7 +208,9 @@ def run(subscribers: int, port: int, admin_url: str, backlog: list[dict], live: 
     launched = time.time()
     group = Subscribers(subscribers, port, url, tag)
     connected = time.time()  # the backlog flows from here; before: Python's start-up
+    cpu = group.cpu_seconds()
     wait_stored(url, len(backlog), 90)
+    cpu = group.cpu_seconds() - cpu
     total, _, rows = stored(url)
     finished = max(epoch(at) for _, at in rows)
     capacity = len(backlog) / (finished - connected)
@@ -219,6 +229,9 @@ def run(subscribers: int, port: int, admin_url: str, backlog: list[dict], live: 
         "backlog_seconds": round(finished - connected, 2),
         # as measured before: from the launch of the processes (start-up included)
         "windows_per_second_with_startup": round(len(backlog) / (finished - launched), 1),
+        # the subscribers' own CPU time per backlog window (not the broker's nor the
+        # database's): what the rate would be with a free core each, whatever the load
+        "subscriber_cpu_ms_per_window": round(1000 * cpu / len(backlog), 3),
         "live_windows": len(live), "live_rate": rate,
         "lag_ms_p50": round(1000 * lags[len(lags) // 2], 1) if lags else None,
         "lag_ms_p99": round(1000 * lags[int(0.99 * (len(lags) - 1))], 1) if lags else None,
@@ -244,6 +257,12 @@ def chain_documents(stores: int, days: float, pool: list[dict]) -> Iterator[list
                                   camera_id=camera_id, window_start=iso(t0 + 60 * minute),
                                   window_end=iso(t0 + 60 * minute + 60)))
             yield batch
+
+
+# Runs argv[1:] with its output dropped; prints the peak RSS (KiB) it reached.
+PEAK_RSS = """import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"""
 
 
 def report_time(admin_url: str, days: float, stores: int) -> dict:
@@ -280,19 +299,18 @@ def report_time(admin_url: str, days: float, stores: int) -> dict:
             # the wall time that is the report's own work
             f"{name}_report_cpu_seconds": round(cpu, 2)})
         del output
-        # The same as a user runs it, in a process of its own: its peak memory (RSS) is
-        # the report's, interpreter included.
+        # The same as a user runs it, in a process of its own, started by a small one:
+        # Linux carries a process's peak RSS over into what it forks, so the report's own
+        # peak is only known when its parent is small.
         started = time.perf_counter()
-        command = subprocess.Popen(
-            [sys.executable, "-m", "appliance.hq.cli", "report", "--db", url, "--json",
-             "--tz", "Europe/Paris", *(["--store", store_id] if store_id else [])],
-            stdout=subprocess.DEVNULL)
-        _pid, status, usage = os.wait4(command.pid, 0)
-        command.returncode = os.waitstatus_to_exitcode(status)
-        if command.returncode:
-            raise SystemExit(f"bench-hq: shopper-hq report exited {command.returncode}")
+        command = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "appliance.hq.cli",
+             "report", "--db", url, "--json", "--tz", "Europe/Paris",
+             *(["--store", store_id] if store_id else [])],
+            stdout=subprocess.PIPE, text=True, check=True)
         result.update({f"{name}_report_command_seconds": round(time.perf_counter() - started, 2),
-                       f"{name}_report_command_peak_rss_mib": round(usage.ru_maxrss / 1024, 1)})
+                       f"{name}_report_command_peak_rss_mib": round(
+                           int(command.stdout.splitlines()[-1]) / 1024, 1)})
     store.close()
     return result
 
