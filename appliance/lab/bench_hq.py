@@ -87,6 +87,31 @@ def documents(n: int, cameras: int, seed: int = 19) -> list[dict]:
     return out
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system, all threads) the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # ended
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids(data: str) -> list[int]:
+    """The PostgreSQL server of a data directory and its backends."""
+    postmaster = int(Path(data, "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        except (FileNotFoundError, ValueError, IndexError):
+            continue
+    return [postmaster, *children]
+
+
 class Subscribers:
     """`shopper-hq subscribe` processes (a shared subscription when there are several)."""
 
@@ -114,13 +139,8 @@ class Subscribers:
             if "subscribed to" in line:
                 event.set()
 
-    def cpu_seconds(self) -> float:
-        """CPU time (user + system) the subscriber processes have used so far."""
-        ticks = 0
-        for process in self.processes:
-            fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-        return ticks / os.sysconf("SC_CLK_TCK")
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
 
     def stop(self) -> list[dict]:
         for process in self.processes:
@@ -198,7 +218,7 @@ def new_database(admin_url: str, name: str) -> str:
 
 
 def run(subscribers: int, port: int, admin_url: str, backlog: list[dict], live: list[dict],
-        rate: float, tag: str) -> dict:
+        rate: float, tag: str, broker_pid: int, postgres_data: str) -> dict:
     url = new_database(admin_url, f"bench_{tag}")
     WindowStore(url).close()  # the tables, before subscribers race to create them
     client = publisher(port)
@@ -208,9 +228,12 @@ def run(subscribers: int, port: int, admin_url: str, backlog: list[dict], live: 
     launched = time.time()
     group = Subscribers(subscribers, port, url, tag)
     connected = time.time()  # the backlog flows from here; before: Python's start-up
-    cpu = group.cpu_seconds()
+    others = {"broker": [broker_pid], "postgresql": postgres_pids(postgres_data)}
+    cpu = {"subscribers": cpu_seconds(group.pids()),
+           **{name: cpu_seconds(pids) for name, pids in others.items()}}
     wait_stored(url, len(backlog), 90)
-    cpu = group.cpu_seconds() - cpu
+    cpu = {"subscribers": cpu_seconds(group.pids()) - cpu["subscribers"],
+           **{name: cpu_seconds(pids) - cpu[name] for name, pids in others.items()}}
     total, _, rows = stored(url)
     finished = max(epoch(at) for _, at in rows)
     capacity = len(backlog) / (finished - connected)
@@ -229,9 +252,10 @@ def run(subscribers: int, port: int, admin_url: str, backlog: list[dict], live: 
         "backlog_seconds": round(finished - connected, 2),
         # as measured before: from the launch of the processes (start-up included)
         "windows_per_second_with_startup": round(len(backlog) / (finished - launched), 1),
-        # the subscribers' own CPU time per backlog window (not the broker's nor the
-        # database's): what the rate would be with a free core each, whatever the load
-        "subscriber_cpu_ms_per_window": round(1000 * cpu / len(backlog), 3),
+        # CPU time per backlog window of the subscribers, the broker and PostgreSQL (its
+        # server and backends): what the rate would be on free cores, whatever the load
+        **{f"{name}_cpu_ms_per_window": round(1000 * seconds / len(backlog), 3)
+           for name, seconds in cpu.items()},
         "live_windows": len(live), "live_rate": rate,
         "lag_ms_p50": round(1000 * lags[len(lags) // 2], 1) if lags else None,
         "lag_ms_p99": round(1000 * lags[int(0.99 * (len(lags) - 1))], 1) if lags else None,
@@ -347,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
         for i, subscribers in enumerate((1, 2) if args.windows else ()):
             part = docs[i * (args.windows + live_n):(i + 1) * (args.windows + live_n)]
             result = run(subscribers, broker.port, postgres.url, part[:args.windows],
-                         part[args.windows:], args.rate, f"{subscribers}sub")
+                         part[args.windows:], args.rate, f"{subscribers}sub",
+                         broker.process.pid, postgres.data)
             results.append(result)
             print(json.dumps(result), flush=True)
         if args.report_days:
