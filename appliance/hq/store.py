@@ -254,7 +254,8 @@ class WindowStore:
         """Rows as a subquery with their parameters: one array per column in PostgreSQL
         (unnest: a short query whose parsing psycopg caches, however many rows; parsing a
         VALUES list of 5,500 placeholders per batch was a third of the subscriber's time),
-        a VALUES list in SQLite (in-process: nothing to save)."""
+        sent in binary (%b: psycopg's text arrays escaped every document in Python, another
+        third); a VALUES list in SQLite (in-process: nothing to save)."""
         if self.postgres:
             return ("SELECT * FROM unnest(" + ", ".join(f"%b::{t}[]" for t in types) + ")",
                     [list(column) for column in zip(*rows, strict=True)])
