@@ -1,5 +1,5 @@
-"""Report values per store and camera, summed by the database: footfall by hour and
-coverage, age profile; behaviour pooled from streamed sections (rendering: render.py,
+"""Report values per store and camera, folded from the quarter-hour roll-ups kept at ingest
+(rollup.py): footfall by hour and coverage, age profile, behaviour (rendering: render.py,
 charts: charts.py).
 
 A suppressed count (null: below the device's small-count threshold) adds nothing and is
@@ -18,11 +18,14 @@ per camera and, for shares and shelves, per store over the same windows; see beh
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, tzinfo
+from datetime import datetime, tzinfo
 
 from appliance.hq.behaviour import Behaviour, StoreBehaviour
-from appliance.hq.store import StoredWindow, WindowStore, window_filter
+from appliance.hq.rollup import Rollup, quarter, quarter_end
+from appliance.hq.store import WindowStore, window_filter
 
 
 @dataclass
@@ -103,132 +106,161 @@ class CameraReport:
         return max(hours.items(), key=lambda item: item[1]) if hours else None
 
 
-# A window counts in the hour its start falls in, in the report's time zone. The database
-# groups by UTC quarter-hour: every time zone's offset is a multiple of 15 minutes today,
-# so a quarter-hour lies in one local hour, also across a DST change (a UTC hour does not
-# where the offset has a half hour, e.g. Asia/Kolkata). Times are the schema's
-# "YYYY-MM-DDTHH:MM:SS[.ffffff]Z", so the bucket is read off the text.
-BUCKET = "substr(w.window_start, 1, 13), CAST(substr(w.window_start, 15, 2) AS INTEGER) / 15"
+# A window counts in the hour its start falls in, in the report's time zone. The roll-ups
+# are per UTC quarter-hour: every time zone's offset is a multiple of 15 minutes today, so a
+# quarter-hour lies in one local hour, also across a DST change (a UTC hour does not where
+# the offset has a half hour, e.g. Asia/Kolkata).
 
-# Each window's length in whole milliseconds (exact sums: the lengths are whole ms).
-LENGTH_MS = {
-    False: "CAST(ROUND((julianday(w.window_end) - julianday(w.window_start)) * 86400000) "
-           "AS INTEGER)",
-    True: "ROUND(EXTRACT(EPOCH FROM (CAST(w.window_end AS timestamptz) - "
-          "CAST(w.window_start AS timestamptz))) * 1000)",
-}
-
-WINDOWS_SQL = """SELECT w.store_id, w.camera_id, {bucket}, COUNT(*),
-    SUM(CASE WHEN w.partial THEN 1 ELSE 0 END), SUM({length}),
-    SUM(CAST(w.observed_seconds AS double precision)),
-    MIN(w.window_start), MAX(w.window_end)
-    FROM windows w {where} GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4"""
-
-# Ordered so that lines come in the order they first appear (in a camera, in an hour), as
-# when windows were read in (window_start, message_id) order.
-LINES_SQL = """SELECT w.store_id, w.camera_id, {bucket}, l.line, SUM(l.entered), SUM(l.exited),
-    SUM(CASE WHEN l.entered IS NULL THEN 1 ELSE 0 END),
-    SUM(CASE WHEN l.exited IS NULL THEN 1 ELSE 0 END), MIN(w.window_start || w.message_id)
-    FROM windows w JOIN line_counts l ON l.message_id = w.message_id {where}
-    GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 10, 5"""
-
-# Counts of a JSON object in the document ({name: count or null}), summed per camera: the
-# entries (key, count, whether null) of `age_bands` or `gender`.
-SECTION_SQL = {
-    False: """SELECT w.store_id, w.camera_id, e.key, SUM(e.value),
-        SUM(CASE WHEN e.type = 'null' THEN 1 ELSE 0 END)
-        FROM windows w, json_each(w.document, '$.{section}') e {where}
-        GROUP BY 1, 2, 3""",
-    True: """SELECT w.store_id, w.camera_id, e.key, SUM(CAST(e.value #>> '{{}}' AS bigint)),
-        SUM(CASE WHEN e.value = 'null'::jsonb THEN 1 ELSE 0 END)
-        FROM windows w CROSS JOIN LATERAL jsonb_each(CAST(w.document AS jsonb) -> '{section}') e
-        {where} GROUP BY 1, 2, 3""",
-}
-
-FIRST_CLOCK_SQL = """SELECT w.clock FROM windows w {where} AND w.store_id = ? AND w.camera_id = ?
-    ORDER BY w.window_start, w.message_id LIMIT 1"""
-
-# Behaviour sections are pooled in Python (histograms with overlapping bins, the latest
-# heatmap grid...): streamed in time order, one window at a time.
-BEHAVIOUR_SECTIONS = ("zones", "journeys", "groups", "heatmap")
-SECTION_TEXT = {False: "json_extract(w.document, '$.{0}')",
-                True: "j.doc ->> '{0}'"}
-# PostgreSQL parses each document into jsonb once (OFFSET 0 keeps the planner from
-# substituting the cast into each of the eight uses: a store's day took 4.3 s, 2.6 of them
-# waiting on the database).
-DOCUMENT_JSON = {False: "", True: "CROSS JOIN LATERAL (SELECT CAST(w.document AS jsonb) AS doc "
-                 "OFFSET 0) j"}
-BEHAVIOUR_SQL = """SELECT w.store_id, w.camera_id, w.observed_seconds, {sections}
-    FROM windows w {document} {where} {has_sections}
+# The quarter-hours of the selection that cannot be read from their roll-up: the period
+# starts or ends inside them, or their heatmap grid changed (summed in window order).
+CUT_SQL = """SELECT r.quarter, r.store_id, r.camera_id FROM rollups r
+    WHERE {overlap} AND NOT ({whole} AND r.grids <= 1) ORDER BY 1, 2, 3"""
+ROLLUPS_SQL = """SELECT r.store_id, r.camera_id, r.quarter, r.summary FROM rollups r
+    WHERE {overlap} ORDER BY 1, 2, 3"""
+QUARTER_TEXT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+WINDOWS_SQL = """SELECT w.store_id, w.camera_id, w.document FROM windows w WHERE {where}
     ORDER BY w.store_id, w.camera_id, w.window_start, w.message_id"""
 
 
 def build_reports(store: WindowStore, zone: tzinfo, store_id: str | None = None,
                   camera_id: str | None = None, since: str | None = None,
                   until: str | None = None) -> list[CameraReport]:
-    """Per camera, the windows that start in [since, until): summed by the database, so
+    """Per camera, the windows that start in [since, until): folded from the quarter-hour
+    roll-ups (and the windows of the quarter-hours the period cuts), in time order, so
     memory grows with cameras x hours, not with windows."""
-    pg = store.postgres
-    condition, params = window_filter(store_id, camera_id, since, until)
-    where = "WHERE " + (condition or "TRUE")
     reports: dict[tuple[str, str], CameraReport] = {}
-    hours = {}  # (UTC hour, quarter) -> local hour
-    for s, c, hour, quarter, n, partial, length_ms, observed, first, last in store.query(
-            WINDOWS_SQL.format(bucket=BUCKET, length=LENGTH_MS[pg], where=where), params):
+    ages: dict[tuple[str, str], dict[str, dict[str, int]]] = {}
+    hours: dict[str, str] = {}  # UTC quarter-hour -> local hour
+    for s, c, start, rollup in quarters(store, store_id, camera_id, since, until):
         report = reports.get((s, c))
         if report is None:
-            report = reports[s, c] = CameraReport(s, c)
-        report.windows += n
-        report.partial_windows += partial
-        report.window_seconds += int(length_ms) / 1000
-        report.observed_seconds += observed
-        report.first = min(report.first or first, first)
-        report.last = max(report.last or last, last)
-        if (hour, quarter) not in hours:
-            hours[hour, quarter] = _local_hour(hour, quarter, zone)
-        report.hours.setdefault(hours[hour, quarter], {})
-    for s, c, hour, quarter, line, entered, exited, no_in, no_out, _first in store.query(
-            LINES_SQL.format(bucket=BUCKET, where=where), params):
-        report = reports[s, c]
-        # A suppressed count (None) is below the device's threshold: unknown, not 0.
-        report.suppressed += no_in + no_out
-        for totals in (report.lines.setdefault(line, [0, 0]),
-                       report.hours[hours[hour, quarter]].setdefault(line, [0, 0])):
-            totals[0] += int(entered or 0)
-            totals[1] += int(exited or 0)
-    for section in ("age_bands", "gender"):
-        counts: dict[tuple[str, str], dict[str, int]] = {}
-        for s, c, name, total, nulls in store.query(
-                SECTION_SQL[pg].format(section=section, where=where), params):
-            counts.setdefault((s, c), {})[name] = int(total or 0)
-            reports[s, c].age.suppressed += nulls
-            reports[s, c].suppressed += nulls
-        for key, named in counts.items():
-            reports[key].age.add(*((named, {}) if section == "age_bands" else ({}, named)))
-    for (s, c), report in reports.items():
-        report.clock, = store.query(FIRST_CLOCK_SQL.format(where=where), [*params, s, c])[0]
-        report.hours = dict(sorted(report.hours.items()))
+            report = reports[s, c] = CameraReport(s, c, clock=rollup.first[1])
+            ages[s, c] = {"age_bands": {}, "gender": {}}
+        if start not in hours:
+            hours[start] = _local_hour(start, zone)
+        _fold(report, ages[s, c], rollup, hours[start])
+    for key, report in reports.items():
+        report.hours = dict(sorted(report.hours.items()))  # a DST change repeats an hour
+        for section, named in ages[key].items():
+            if named:
+                report.age.add(*((named, {}) if section == "age_bands" else ({}, named)))
     for (s, c), (status, _at) in store.statuses().items():
         if (s, c) in reports:
             reports[s, c].status = status
     for key, health in store.health().items():
         if key in reports:
             reports[key].health = health
-    has_sections = " AND (" + " OR ".join(
-        f"{SECTION_TEXT[pg].format(name)} IS NOT NULL" for name in BEHAVIOUR_SECTIONS) + ")"
-    for s, c, observed, *sections in store.stream(BEHAVIOUR_SQL.format(
-            sections=", ".join(SECTION_TEXT[pg].format(name) for name in BEHAVIOUR_SECTIONS),
-            document=DOCUMENT_JSON[pg], where=where, has_sections=has_sections), params):
-        zones, journeys, groups, heatmap = (json.loads(text) if text else {}
-                                            for text in sections)
-        reports[s, c].behaviour.add(StoredWindow(
-            s, c, "", "", "", float(observed), False, {}, zones=zones, journeys=journeys,
-            groups=groups, heatmap=heatmap))
     return [reports[key] for key in sorted(reports)]
 
 
-def _local_hour(utc_hour: str, quarter: int, zone: tzinfo) -> str:
-    start = datetime.fromisoformat(utc_hour + ":00+00:00") + timedelta(minutes=15 * quarter)
+def quarters(store: WindowStore, store_id: str | None, camera_id: str | None,
+             since: str | None, until: str | None) -> Iterator[tuple[str, str, str, Rollup]]:
+    """(store, camera, UTC quarter-hour, Rollup) of the selected windows, in time order per
+    camera: a quarter-hour's stored roll-up where all its windows are selected, else its
+    selected windows summed here (in window order, a new Rollup where the heatmap grid
+    changes). A database of an older HQ opened read-only has no roll-ups: all from windows."""
+    where, params = window_filter(store_id, camera_id, since, until)
+    if not store.has_rollups:
+        yield from _from_windows(store.stream(WINDOWS_SQL.format(where=where or "TRUE"),
+                                              params))
+        return
+    overlap, overlap_params = _rollup_filter(store_id, camera_id, since, until)
+    whole = " AND ".join([*(["r.first_start >= ?"] if since else []),
+                          *(["r.last_start < ?"] if until else [])]) or "TRUE"
+    whole_params = [*([since] if since else []), *([until] if until else [])]
+    cut: dict[str, set[tuple[str, str]]] = {}
+    for start, s, c in store.query(CUT_SQL.format(overlap=overlap, whole=whole),
+                                   overlap_params + whole_params):
+        cut.setdefault(start, set()).add((s, c))
+    # A few quarter-hours per camera (the period's edges): their windows fit in memory.
+    from_windows: dict[tuple[str, str], list[tuple[str, str, str, Rollup]]] = {}
+    for start, cameras in cut.items():
+        rows = store.query(WINDOWS_SQL.format(
+            where=" AND ".join([*filter(None, [where]), "w.window_start >= ?",
+                                "w.window_start < ?"])),
+            [*params, start, quarter_end(start)])
+        for q in _from_windows(rows):
+            if q[:2] in cameras:
+                from_windows.setdefault(q[:2], []).append(q)
+    for parts in from_windows.values():
+        parts.sort(key=lambda q: q[2])  # stable: a quarter's Rollups keep their order
+    camera = None
+    for s, c, start, summary in store.stream(ROLLUPS_SQL.format(overlap=overlap),
+                                             overlap_params):
+        if (s, c) != camera:  # the database's order of names may not be Python's
+            yield from from_windows.pop(camera, [])
+            camera = (s, c)
+        waiting = from_windows.get(camera, [])
+        while waiting and waiting[0][2] < start:
+            yield waiting.pop(0)
+        if start not in cut or camera not in cut[start]:
+            yield s, c, start, Rollup.from_json(summary)
+    yield from from_windows.pop(camera, [])
+    for parts in from_windows.values():  # cameras with no quarter-hour read whole
+        yield from parts
+
+
+def _rollup_filter(store_id: str | None, camera_id: str | None, since: str | None,
+                   until: str | None) -> tuple[str, list]:
+    """SQL condition on the roll-ups `r` with any window in the selection. The bounds on
+    `quarter` say nothing more, but let the database find the period by its index: a window
+    starting at or after `since` is in a quarter-hour at or after since's."""
+    where, params = [], []
+    lowest = quarter(since) if since and QUARTER_TEXT.fullmatch(since[:16]) else None
+    for condition, value in (("r.store_id = ?", store_id), ("r.camera_id = ?", camera_id),
+                             ("r.quarter >= ?", lowest), ("r.quarter < ?", until),
+                             ("r.last_start >= ?", since), ("r.first_start < ?", until)):
+        if value is not None:
+            where.append(condition)
+            params.append(value)
+    return " AND ".join(where) or "TRUE", params
+
+
+def _from_windows(rows) -> Iterator[tuple[str, str, str, Rollup]]:
+    """Rollups of (store, camera, document) rows in window order, one per quarter-hour and
+    heatmap grid run."""
+    current, rollup = None, None
+    for s, c, text in rows:
+        document = json.loads(text)
+        heatmap = document.get("heatmap")
+        grid = f"{heatmap['cols']}x{heatmap['rows']}" if heatmap else None
+        key = (s, c, quarter(document["window_start"]))
+        if key != current or grid and rollup.heatmaps and grid not in rollup.heatmaps:
+            if rollup is not None:
+                yield (*current, rollup)
+            current, rollup = key, Rollup()
+        rollup.add(document)
+    if rollup is not None:
+        yield (*current, rollup)
+
+
+def _fold(report: CameraReport, ages: dict[str, dict[str, int]], r: Rollup,
+          hour: str) -> None:
+    """Adds a quarter-hour (or part of one) to a camera's report, in time order."""
+    report.windows += r.windows
+    report.partial_windows += r.partial
+    report.window_seconds += r.length_ms / 1000
+    report.observed_seconds += r.observed
+    report.first = min(report.first or r.first_start, r.first_start)
+    report.last = max(report.last or r.last_end, r.last_end)
+    per_line = report.hours.setdefault(hour, {})
+    # Lines in the order they first appear, as when windows were read in time order.
+    for name, (entered, exited, no_in, no_out, _key) in sorted(
+            r.lines.items(), key=lambda item: (item[1][4], item[0])):
+        report.suppressed += no_in + no_out
+        for totals in (report.lines.setdefault(name, [0, 0]), per_line.setdefault(name, [0, 0])):
+            totals[0] += entered
+            totals[1] += exited
+    for section in ("age_bands", "gender"):
+        for name, (total, nulls) in getattr(r, section).items():
+            ages[section][name] = ages[section].get(name, 0) + total
+            report.age.suppressed += nulls
+            report.suppressed += nulls
+    report.behaviour.add_rollup(r)
+
+
+def _local_hour(utc_quarter: str, zone: tzinfo) -> str:
+    start = datetime.fromisoformat(utc_quarter + ":00+00:00")
     return start.astimezone(zone).strftime("%Y-%m-%d %H:00")
 
 

@@ -33,6 +33,16 @@ def heatmap_cells(heatmap: dict) -> list[list[int | None]]:
     return grid
 
 
+def check_heatmap_shape(heatmap: dict) -> None:
+    """Raises ValueError unless person_seconds is `rows` rows of `cols` cells (counted by
+    their separators: the subscriber's check, without converting the cells)."""
+    rows = heatmap["person_seconds"].split(";")
+    if len(rows) != heatmap["rows"] or any(row.count(",") != heatmap["cols"] - 1
+                                           for row in rows):
+        raise ValueError(f"person_seconds is not {heatmap['rows']} rows of "
+                         f"{heatmap['cols']} cells")
+
+
 def percentile(histogram: dict[str, int], q: float) -> tuple[float, bool] | None:
     """The q-quantile (0 < q < 1) of the visits counted in a histogram, and whether it is
     only a lower bound. Visits are taken as spread evenly over their bin (linear
@@ -231,6 +241,49 @@ class Behaviour:
                 accompanied, None if alone is None or accompanied is None else alone + accompanied)
         if window.heatmap:
             self._add_heatmap(window.heatmap)
+
+    def add_rollup(self, r) -> None:
+        """Adds a quarter-hour's Rollup (rollup.py; one heatmap grid at most) after the
+        earlier ones: the same as adding its windows one by one in time order."""
+        if not r.behaviour_windows:
+            return
+        self.windows += r.behaviour_windows
+        for name, z in r.zones.items():
+            zone = self.zones.setdefault(name, Zone(z["kind"]))
+            zone.kind = z["kind"]  # the quarter-hour's latest
+            zone.windows += z["windows"]
+            zone.visits += z["visits"]
+            if z["interactions"] is not None:
+                zone.interactions = (zone.interactions or 0) + z["interactions"]
+            for what, n in z["suppressed"].items():
+                zone.suppressed[what] += n
+            for label, n in z["histogram"].items():
+                zone.histogram[label] = zone.histogram.get(label, 0) + n
+            zone.occupancy_seconds += z["occupancy_seconds"]
+            zone.occupancy_observed += z["occupancy_observed"]
+            if z["occupancy_max"] is not None:
+                zone.occupancy_max = max(zone.occupancy_max or 0, z["occupancy_max"])
+        for name, n in r.journeys.items():
+            self.journeys[name] = self.journeys.get(name, 0) + n
+        self.journeys_suppressed += r.journeys_suppressed
+        self.without_checkout.merge(Share(*r.without_checkout))
+        for size, n in r.sizes.items():
+            self.sizes[size] = self.sizes.get(size, 0) + n
+        self.accompanied += r.accompanied
+        self.groups_suppressed += r.groups_suppressed
+        self.accompanied_share.merge(Share(*r.accompanied_share))
+        self.heatmap_skipped += r.heatmap_skipped
+        for shape, grid in r.heatmaps.items():
+            cols, rows = (int(n) for n in shape.split("x"))
+            if self.heatmap is None or (self.heatmap.cols, self.heatmap.rows) != (cols, rows):
+                self.heatmap_skipped += self.heatmap.windows if self.heatmap else 0
+                self.heatmap = Heatmap(cols, rows)
+            h = self.heatmap
+            h.windows += grid["windows"]
+            h.sums = [[s if v is None else (s or 0) + v for s, v in zip(sums, row, strict=True)]
+                      for sums, row in zip(h.sums, grid["sums"], strict=True)]
+            h.blanked = [[a + b for a, b in zip(blanked, row, strict=True)]
+                         for blanked, row in zip(h.blanked, grid["blanked"], strict=True)]
 
     def _add_heatmap(self, heatmap: dict) -> None:
         try:

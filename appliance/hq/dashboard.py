@@ -75,8 +75,7 @@ class Dashboard:
     def cameras(self) -> dict:
         store = self.store()
         try:
-            rows = store.query("SELECT DISTINCT store_id, camera_id FROM windows "
-                               "ORDER BY 1, 2", [])
+            rows = store.cameras()
             statuses, plans = store.statuses(), store.plans()
         finally:
             store.close()

@@ -5,7 +5,10 @@ resent after a crash) is ignored by the database itself; per-line counts in thei
 table for reporting; the whole document is kept too (`document`, JSON text), so later
 schema fields need no migration to be stored: the age bands of `shopper.counts/1` and the
 zones, journeys, groups and heatmap of `shopper.counts/2` are read from it. Both versions
-share these tables. The SQL is the common subset of SQLite and PostgreSQL.
+share these tables. Each new window is also added, in the same transaction, to its camera's
+quarter-hour roll-up (rollup.py), which reports read. The SQL is the common subset of
+SQLite and PostgreSQL, but for how rows are sent in bulk (`_source`) and the roll-ups' row
+locks (PostgreSQL; SQLite has one writer at a time).
 """
 
 from __future__ import annotations
@@ -13,11 +16,15 @@ from __future__ import annotations
 import base64
 import json
 import sqlite3
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import orjson
+
 from appliance.errors import ApplianceError, redact_url
+from appliance.hq.rollup import Rollup, quarter
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS windows (
@@ -62,7 +69,29 @@ TABLES = (
         image TEXT NOT NULL,
         set_at TEXT NOT NULL,
         PRIMARY KEY (store_id, camera_id))""",
+    # Every camera that sent a window (the dashboard's list), kept at ingest.
+    """CREATE TABLE IF NOT EXISTS cameras (
+        store_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        PRIMARY KEY (store_id, camera_id))""",
+    # A camera's windows summed per UTC quarter-hour (rollup.py, JSON text), updated in the
+    # transaction that stores them; reports read these. first/last_start: the earliest and
+    # latest window start in it; grids: how many heatmap grid sizes it holds.
+    """CREATE TABLE IF NOT EXISTS rollups (
+        store_id TEXT NOT NULL,
+        camera_id TEXT NOT NULL,
+        quarter TEXT NOT NULL,
+        first_start TEXT NOT NULL,
+        last_start TEXT NOT NULL,
+        grids INTEGER NOT NULL,
+        summary TEXT NOT NULL,
+        PRIMARY KEY (store_id, camera_id, quarter))""",
+    "CREATE INDEX IF NOT EXISTS rollups_by_quarter ON rollups (quarter)",  # a chain's period
 )
+# Rows per multi-row statement (far below both databases' limits on parameters).
+CHUNK = 1000
+# PostgreSQL types of the windows' columns, as sent
+WINDOW_TYPES = ("text",) * 6 + ("float8", "bool", "int8", "text", "text")
 
 
 class StoreError(ApplianceError):
@@ -95,6 +124,7 @@ class WindowStore:
         (SQLite opened with mode=ro, PostgreSQL read-only transactions)."""
         self.target = target
         self.postgres = target.startswith(("postgresql://", "postgres://"))
+        self._cameras: set[tuple[str, str]] = set()  # known to be in `cameras` already
         try:
             if self.postgres:
                 self._db = _connect_postgres(target, read_only)
@@ -119,6 +149,11 @@ class WindowStore:
                 else:
                     for statement in TABLES:
                         cursor.execute(statement)
+            if not read_only:
+                self._fill_rollups()
+            # Read-only, a database of an older HQ has none (or not yet filled): reports
+            # then sum the windows.
+            self.has_rollups = self._has_table("rollups") and self._filled()
         except StoreError:
             raise
         except Exception as error:  # sqlite3/psycopg errors, OSError
@@ -132,40 +167,28 @@ class WindowStore:
     def add_batch(self, documents: list[dict], statuses: list[tuple[str, str, str]],
                   received_at: str, health: list[dict] = ()) -> list[bool]:
         """Store validated counts documents, (store, camera, status) changes and health
-        documents (the latest kept per camera) in one transaction: all or none. Per counts
-        document, whether it was new (False: a repeat)."""
+        documents (the latest kept per camera) in one transaction: all or none. The new
+        windows are added to their quarter-hour roll-ups in the same transaction, so a
+        repeat is neither stored nor summed twice. Per counts document, whether it was new
+        (False: a repeat)."""
         rows = [(d["message_id"], d["store_id"], d["camera_id"], d["clock"], d["window_start"],
-                 d["window_end"], d["observed_seconds"], d["partial"], d.get("frames", 0),
-                 json.dumps(d, separators=(",", ":")), received_at) for d in documents]
-        insert = ("INSERT INTO windows (message_id, store_id, camera_id, clock, window_start, "
-                  "window_end, observed_seconds, partial, frames, document, received_at) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING")
+                 d["window_end"], float(d["observed_seconds"]), d["partial"], d.get("frames", 0),
+                 orjson.dumps(d).decode(), received_at) for d in documents]
         with self._transaction() as cursor:
-            if self.postgres and rows:
-                # One pipelined round of statements rather than a round trip per window.
-                cursor.executemany(self._sql(insert + " RETURNING message_id"), rows,
-                                   returning=True)
-                new = set()
-                while True:
-                    new.update(row[0] for row in cursor.fetchall())
-                    if not cursor.nextset():
-                        break
-            else:
-                new = set()
-                for row in rows:  # SQLite is in-process: no round trips to save
-                    cursor.execute(insert, row)
-                    if cursor.rowcount == 1:
-                        new.add(row[0])
+            new = {message_id for message_id, in self._insert(
+                cursor, "windows (message_id, store_id, camera_id, clock, window_start, "
+                "window_end, observed_seconds, partial, frames, document, received_at)",
+                WINDOW_TYPES, rows, "ON CONFLICT (message_id) DO NOTHING RETURNING message_id")}
             stored, seen = [], set()
             for d in documents:  # a repeat within the batch is a repeat too
                 stored.append(d["message_id"] in new and d["message_id"] not in seen)
                 seen.add(d["message_id"])
-            lines = [(d["message_id"], line, counts["in"], counts["out"])
-                     for d, new_window in zip(documents, stored, strict=True) if new_window
-                     for line, counts in d["lines"].items()]
-            if lines:
-                cursor.executemany(self._sql("INSERT INTO line_counts (message_id, line, "
-                                             "entered, exited) VALUES (?, ?, ?, ?)"), lines)
+            added = [d for d, new_window in zip(documents, stored, strict=True) if new_window]
+            self._insert(cursor, "line_counts (message_id, line, entered, exited)",
+                         ("text", "text", "int8", "int8"),
+                         [(d["message_id"], line, counts["in"], counts["out"])
+                          for d in added for line, counts in d["lines"].items()])
+            cameras = self._roll_up(cursor, added)
             for store_id, camera_id, status in statuses:
                 self._set_status(cursor, store_id, camera_id, status, received_at)
             for h in health:
@@ -175,7 +198,107 @@ class WindowStore:
                     "document = excluded.document, received_at = excluded.received_at"),
                     (h["store_id"], h["camera_id"], json.dumps(h, separators=(",", ":")),
                      received_at))
+        self._cameras |= cameras  # committed
         return stored
+
+    def _roll_up(self, cursor, documents: list[dict]) -> set[tuple[str, str]]:
+        """Adds new windows to their quarter-hours' roll-ups (and their cameras to
+        `cameras`); returns the cameras."""
+        by_quarter: dict[tuple[str, str, str], list[dict]] = {}
+        for d in documents:
+            by_quarter.setdefault((d["store_id"], d["camera_id"], quarter(d["window_start"])),
+                                  []).append(d)
+        keys = sorted(by_quarter)
+        cameras = {key[:2] for key in keys}
+        self._insert(cursor, "cameras (store_id, camera_id)", ("text", "text"),
+                     sorted(cameras - self._cameras), "ON CONFLICT DO NOTHING")
+        for chunk in _chunks(keys):
+            # An empty row first, then the rows locked: two subscribers adding to the same
+            # quarter-hour take turns (SQLite has one writer at a time anyway).
+            self._insert(cursor, "rollups (store_id, camera_id, quarter, first_start, "
+                         "last_start, grids, summary)", ("text",) * 3, chunk,
+                         "ON CONFLICT DO NOTHING", extra=", '', '', 0, ''")
+            source, params = self._source(("text",) * 3, chunk)
+            found = {(s, c, q): summary for s, c, q, summary in cursor.execute(self._sql(
+                "SELECT store_id, camera_id, quarter, summary FROM rollups WHERE "
+                f"(store_id, camera_id, quarter) IN ({source})"
+                + (" ORDER BY 1, 2, 3 FOR UPDATE" if self.postgres else "")), params).fetchall()}
+            rows = []
+            for key in chunk:
+                rollup = Rollup.from_json(found.get(key))
+                for d in by_quarter[key]:
+                    rollup.add(d)
+                rows.append((*key, rollup.first_start, rollup.last_start, len(rollup.heatmaps),
+                             rollup.to_json()))
+            self._insert(cursor, "rollups (store_id, camera_id, quarter, first_start, "
+                         "last_start, grids, summary)", ("text",) * 5 + ("int8", "text"), rows,
+                         "ON CONFLICT (store_id, camera_id, quarter) DO UPDATE SET "
+                         "first_start = excluded.first_start, last_start = excluded.last_start, "
+                         "grids = excluded.grids, summary = excluded.summary")
+        return cameras
+
+    def _insert(self, cursor, table: str, types: tuple[str, ...], rows: list[tuple],
+                suffix: str = "", extra: str = "") -> list[tuple]:
+        """INSERT INTO `table` the rows (+ the constants `extra` per row), one statement
+        per chunk of rows; what a RETURNING suffix returns."""
+        returned = []
+        for chunk in _chunks(rows):
+            source, params = self._source(types, chunk)
+            cursor.execute(self._sql(f"INSERT INTO {table} SELECT t.*{extra} FROM ({source}) t "
+                                     f"WHERE TRUE {suffix}"), params)  # WHERE: SQLite's upsert
+            if "RETURNING" in suffix:
+                returned += cursor.fetchall()
+        return returned
+
+    def _source(self, types: tuple[str, ...], rows: list[tuple]) -> tuple[str, list]:
+        """Rows as a subquery with their parameters: one array per column in PostgreSQL
+        (unnest: a short query whose parsing psycopg caches, however many rows; parsing a
+        VALUES list of 5,500 placeholders per batch was a third of the subscriber's time),
+        sent in binary (%b: psycopg's text arrays escaped every document in Python, another
+        third); a VALUES list in SQLite (in-process: nothing to save)."""
+        if self.postgres:
+            return ("SELECT * FROM unnest(" + ", ".join(f"%b::{t}[]" for t in types) + ")",
+                    [list(column) for column in zip(*rows, strict=True)])
+        return f"VALUES {_values(len(types), len(rows))}", [v for row in rows for v in row]
+
+    def _filled(self, cursor=None) -> bool:
+        """Whether the roll-ups hold the stored windows (filled in one transaction: any
+        roll-up, or no window at all)."""
+        if cursor is None:
+            with self._transaction() as cursor:
+                return self._filled(cursor)
+        return bool(cursor.execute("SELECT 1 FROM rollups LIMIT 1").fetchall()) or \
+            not cursor.execute("SELECT 1 FROM windows LIMIT 1").fetchall()
+
+    def _fill_rollups(self) -> None:
+        """A database of an older HQ: sums its stored windows into the roll-ups, once (the
+        first subscriber or report to open it; a second waits and finds it done)."""
+        if self._filled():  # nearly always: no lock taken
+            return
+        with self._transaction() as cursor:
+            # Locked, then looked at again: two starting at once do not both fill it.
+            cursor.execute("LOCK TABLE rollups IN EXCLUSIVE MODE" if self.postgres
+                           else "BEGIN IMMEDIATE")
+            if self._filled(cursor):
+                return
+            total, = cursor.execute("SELECT COUNT(*) FROM windows").fetchone()
+            print(f"shopper-hq: {redact_url(self.target)}: summing {total} stored windows into "
+                  "quarter-hour roll-ups for reports (once)", file=sys.stderr, flush=True)
+            reader = self._db.cursor(name="shopper_hq_fill") if self.postgres \
+                else self._db.cursor()
+            # In time order per camera: a quarter-hour's windows come together.
+            reader.execute("SELECT document FROM windows "
+                           "ORDER BY store_id, camera_id, window_start")
+            documents = []
+            for text, in reader:
+                documents.append(orjson.loads(text))
+                if len(documents) == 5000:  # bounded memory: a roll-up is added to
+                    self._roll_up(cursor, documents)
+                    documents = []
+            self._roll_up(cursor, documents)
+            reader.close()
+        print(f"shopper-hq: {redact_url(self.target)}: roll-ups filled", file=sys.stderr,
+              flush=True)
 
     def set_status(self, store_id: str, camera_id: str, status: str, changed_at: str) -> None:
         with self._transaction() as cursor:
@@ -258,6 +381,12 @@ class WindowStore:
             finally:
                 cursor.close()
 
+    def cameras(self) -> list[tuple[str, str]]:
+        """(store, camera) of every camera that sent a window, in order."""
+        table = "cameras" if self._has_table("cameras") else "windows"  # an older HQ's
+        return [(s, c) for s, c in self.query(f"SELECT DISTINCT store_id, camera_id FROM "
+                                              f"{table} ORDER BY 1, 2", [])]
+
     def statuses(self) -> dict[tuple[str, str], tuple[str, str]]:
         with self._transaction() as cursor:
             rows = cursor.execute("SELECT store_id, camera_id, status, changed_at "
@@ -323,6 +452,17 @@ def window_filter(store_id: str | None = None, camera_id: str | None = None,
             where.append(f"w.{column} {op} ?")
             params.append(value)
     return " AND ".join(where), params
+
+
+def _values(columns: int, rows: int) -> str:
+    """The rows of a multi-row VALUES list: (?, ?), (?, ?)."""
+    row = "(" + ", ".join("?" * columns) + ")"
+    return ", ".join([row] * rows)
+
+
+def _chunks(rows: list) -> Iterator[list]:
+    for i in range(0, len(rows), CHUNK):
+        yield rows[i:i + CHUNK]
 
 
 def _window(row, lines) -> StoredWindow:

@@ -24,11 +24,12 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
+import orjson
 from jsonschema import Draft202012Validator
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from appliance.hq.behaviour import heatmap_cells
+from appliance.hq.behaviour import check_heatmap_shape
 from appliance.hq.store import StoreError, WindowStore
 from appliance.messages import iso
 from appliance.mqtt_link import MqttLink, new_client, read_password
@@ -54,7 +55,24 @@ def fast_check(schema: str):
         import fastjsonschema
     except ImportError:
         return None
-    return fastjsonschema.compile(counts_validator(schema).schema)
+    return fastjsonschema.compile(inline_refs(counts_validator(schema).schema))
+
+
+def inline_refs(node, defs: dict | None = None):
+    """The schema with each `{"$ref": "#/$defs/NAME"}` replaced by that definition (the
+    same constraints): fastjsonschema makes a `$ref` a function call that formats its error
+    path on every call, which was three quarters of a counts/2 check (220 -> 59 µs here).
+    A `$ref` may only have a description beside it (true of these schemas)."""
+    defs = node.get("$defs", {}) if defs is None else defs
+    if isinstance(node, list):
+        return [inline_refs(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        if not node["$ref"].startswith("#/$defs/") or set(node) - {"$ref", "description"}:
+            raise ValueError(f"cannot inline {node}")
+        return inline_refs(defs[node["$ref"].removeprefix("#/$defs/")], defs)
+    return {key: inline_refs(value, defs) for key, value in node.items() if key != "$defs"}
 
 
 def _passes(schema: str, document: dict) -> bool:
@@ -81,7 +99,7 @@ def window_problem(document: object) -> str | None:
         return f"not a {schema} window ({where} breaks {error.validator if error else 'schema'})"
     if "heatmap" in document:
         try:
-            heatmap_cells(document["heatmap"])
+            check_heatmap_shape(document["heatmap"])
         except ValueError as error:
             return f"not a {schema} window (heatmap: {error})"
     return None
@@ -227,8 +245,8 @@ class HqSubscriber:
                 return self._reject(topic, "status is neither online nor offline")
             return kind, (store_id, camera_id, payload.decode())
         try:
-            document = json.loads(payload)
-        except (UnicodeDecodeError, ValueError):
+            document = orjson.loads(payload)  # UTF-8 only, as the devices send
+        except orjson.JSONDecodeError:
             return self._reject(topic, "not JSON")
         problem = window_problem(document) if kind == "counts" else health_problem(document)
         if problem is not None:

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import random
 import shutil
 import signal
@@ -26,6 +28,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -37,6 +40,7 @@ from appliance.device.privacy import PrivacyConfig, protect
 from appliance.device.window import WindowAggregator
 from appliance.hq.store import WindowStore
 from appliance.hq.subscriber import window_problem
+from appliance.messages import iso
 
 BINS = ("0-10", "10-30", "30-60", "60-120", "120-300", "300+")
 BANDS = ["0-17", "18-34", "35-54", "55+", "unknown"]
@@ -83,6 +87,31 @@ def documents(n: int, cameras: int, seed: int = 19) -> list[dict]:
     return out
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system, all threads) the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # ended
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids(data: str) -> list[int]:
+    """The PostgreSQL server of a data directory and its backends."""
+    postmaster = int(Path(data, "postmaster.pid").read_text().split()[0])
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
+                children.append(int(stat.parent.name))
+        except (FileNotFoundError, ValueError, IndexError):
+            continue
+    return [postmaster, *children]
+
+
 class Subscribers:
     """`shopper-hq subscribe` processes (a shared subscription when there are several)."""
 
@@ -109,6 +138,9 @@ class Subscribers:
             lines.append(line.rstrip())
             if "subscribed to" in line:
                 event.set()
+
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes]
 
     def stop(self) -> list[dict]:
         for process in self.processes:
@@ -186,19 +218,25 @@ def new_database(admin_url: str, name: str) -> str:
 
 
 def run(subscribers: int, port: int, admin_url: str, backlog: list[dict], live: list[dict],
-        rate: float, tag: str) -> dict:
+        rate: float, tag: str, broker_pid: int, postgres_data: str) -> dict:
     url = new_database(admin_url, f"bench_{tag}")
     WindowStore(url).close()  # the tables, before subscribers race to create them
     client = publisher(port)
     # Capacity: the subscribers' sessions exist, they are away, the backlog queues up.
     Subscribers(subscribers, port, url, tag).stop()
     publish(client, backlog, None)
-    started = time.time()
+    launched = time.time()
     group = Subscribers(subscribers, port, url, tag)
+    connected = time.time()  # the backlog flows from here; before: Python's start-up
+    others = {"broker": [broker_pid], "postgresql": postgres_pids(postgres_data)}
+    cpu = {"subscribers": cpu_seconds(group.pids()),
+           **{name: cpu_seconds(pids) for name, pids in others.items()}}
     wait_stored(url, len(backlog), 90)
+    cpu = {"subscribers": cpu_seconds(group.pids()) - cpu["subscribers"],
+           **{name: cpu_seconds(pids) - cpu[name] for name, pids in others.items()}}
     total, _, rows = stored(url)
     finished = max(epoch(at) for _, at in rows)
-    capacity = len(backlog) / (finished - started)
+    capacity = len(backlog) / (finished - connected)
     # Lag: a steady rate while they are running.
     sent = publish(client, live, rate)
     wait_stored(url, len(backlog) + len(live), 60)
@@ -211,7 +249,13 @@ def run(subscribers: int, port: int, admin_url: str, backlog: list[dict], live: 
         "subscribers": subscribers, "database": "postgresql",
         "backlog_windows": len(backlog),
         "windows_per_second": round(capacity, 1),
-        "backlog_seconds": round(finished - started, 2),
+        "backlog_seconds": round(finished - connected, 2),
+        # as measured before: from the launch of the processes (start-up included)
+        "windows_per_second_with_startup": round(len(backlog) / (finished - launched), 1),
+        # CPU time per backlog window of the subscribers, the broker and PostgreSQL (its
+        # server and backends): what the rate would be on free cores, whatever the load
+        **{f"{name}_cpu_ms_per_window": round(1000 * seconds / len(backlog), 3)
+           for name, seconds in cpu.items()},
         "live_windows": len(live), "live_rate": rate,
         "lag_ms_p50": round(1000 * lags[len(lags) // 2], 1) if lags else None,
         "lag_ms_p99": round(1000 * lags[int(0.99 * (len(lags) - 1))], 1) if lags else None,
@@ -220,29 +264,79 @@ def run(subscribers: int, port: int, admin_url: str, backlog: list[dict], live: 
     }
 
 
-def report_time(admin_url: str, days: float) -> dict:
-    """The dashboard's store view (`build_reports` + `as_json`, as `report --json --store`)
-    over `days` of one store's 8 cameras of 60 s windows, all with behaviour sections."""
-    import resource
+def chain_documents(stores: int, days: float, pool: list[dict]) -> Iterator[list[dict]]:
+    """A camera-day at a time, the 60 s windows of `stores` x 8 cameras over `days`: the
+    generated documents (the device's own) given new ids, cameras and times in turn."""
+    t0 = 1_798_761_600  # 2027-01-01
+    i = 0
+    for camera in range(8 * stores):
+        store_id, camera_id = f"store-{camera // 8:04d}", f"cam-{camera % 8}"
+        for day in range(math.ceil(days)):
+            minutes = range(1440 * day, min(1440 * (day + 1), round(1440 * days)))
+            batch = []
+            for minute in minutes:
+                d = pool[i % len(pool)]
+                i += 1
+                batch.append(dict(d, message_id=uuid.uuid4().hex, store_id=store_id,
+                                  camera_id=camera_id, window_start=iso(t0 + 60 * minute),
+                                  window_end=iso(t0 + 60 * minute + 60)))
+            yield batch
+
+
+# Runs argv[1:] with its output dropped; prints the peak RSS (KiB) it reached.
+PEAK_RSS = """import resource, subprocess, sys
+subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"""
+
+
+def report_time(admin_url: str, days: float, stores: int) -> dict:
+    """The dashboard's views (`build_reports` + `as_json`, as `report --json`) over `days`
+    of 60 s windows with behaviour sections from `stores` x 8 cameras, stored through
+    WindowStore.add_batch (roll-ups and all): one store's report, and with several stores
+    the whole chain's. Each report's time and the growth of the process's peak memory."""
     from zoneinfo import ZoneInfo
 
     from appliance.hq.aggregate import build_reports
     from appliance.hq.render import as_json
 
     url = new_database(admin_url, "bench_report")
-    docs = documents(int(8 * days * 1440), 8)
     store = WindowStore(url)
-    for i in range(0, len(docs), 1000):
-        store.add_batch(docs[i:i + 1000], [], "2027-02-01T00:00:00Z")
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    started = time.perf_counter()
-    output = as_json(build_reports(store, ZoneInfo("Europe/Paris"), "store-0000"))
-    seconds = time.perf_counter() - started
+    pool = documents(2000, 8)
+    started, stored = time.perf_counter(), 0
+    for batch in chain_documents(stores, days, pool):
+        for i in range(0, len(batch), 1000):
+            stored += sum(store.add_batch(batch[i:i + 1000], [], "2027-02-01T00:00:00Z"))
+    fill_seconds = time.perf_counter() - started
+    del pool
+    result = {"report_days": days, "report_stores": stores, "stored_windows": stored,
+              "fill_windows_per_second": round(stored / fill_seconds, 1)}
+    for name, store_id in (("store", "store-0000"), ("chain", None)):
+        if name == "chain" and stores == 1:
+            continue
+        started, cpu = time.perf_counter(), time.process_time()
+        output = as_json(build_reports(store, ZoneInfo("Europe/Paris"), store_id))
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        result.update({
+            f"{name}_report_windows": sum(c["windows"] for c in output["cameras"]),
+            f"{name}_report_seconds": round(seconds, 2),
+            # this process's CPU time (not PostgreSQL's): on a loaded machine, the part of
+            # the wall time that is the report's own work
+            f"{name}_report_cpu_seconds": round(cpu, 2)})
+        del output
+        # The same as a user runs it, in a process of its own, started by a small one:
+        # Linux carries a process's peak RSS over into what it forks, so the report's own
+        # peak is only known when its parent is small.
+        started = time.perf_counter()
+        command = subprocess.run(
+            [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "appliance.hq.cli",
+             "report", "--db", url, "--json", "--tz", "Europe/Paris",
+             *(["--store", store_id] if store_id else [])],
+            stdout=subprocess.PIPE, text=True, check=True)
+        result.update({f"{name}_report_command_seconds": round(time.perf_counter() - started, 2),
+                       f"{name}_report_command_peak_rss_mib": round(
+                           int(command.stdout.splitlines()[-1]) / 1024, 1)})
     store.close()
-    return {"report_windows": sum(c["windows"] for c in output["cameras"]),
-            "report_days": days, "report_seconds": round(seconds, 2),
-            "report_peak_rss_growth_mib": round(
-                (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024, 1)}
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -253,6 +347,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="live publishing time")
     parser.add_argument("--report-days", type=float, default=0,
                         help="also time the report of one store over this many days")
+    parser.add_argument("--report-stores", type=int, default=1,
+                        help="stores (8 cameras each) stored for --report-days; with more "
+                        "than one the whole chain's report is timed too")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path.cwd()))
@@ -274,11 +371,12 @@ def main(argv: list[str] | None = None) -> int:
         for i, subscribers in enumerate((1, 2) if args.windows else ()):
             part = docs[i * (args.windows + live_n):(i + 1) * (args.windows + live_n)]
             result = run(subscribers, broker.port, postgres.url, part[:args.windows],
-                         part[args.windows:], args.rate, f"{subscribers}sub")
+                         part[args.windows:], args.rate, f"{subscribers}sub",
+                         broker.process.pid, postgres.data)
             results.append(result)
             print(json.dumps(result), flush=True)
         if args.report_days:
-            results.append(report_time(postgres.url, args.report_days))
+            results.append(report_time(postgres.url, args.report_days, args.report_stores))
             print(json.dumps(results[-1]), flush=True)
     finally:
         broker.stop()
