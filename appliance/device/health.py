@@ -88,6 +88,7 @@ class HealthMonitor:
             "frames_skipped": skipped - self._base[4],
             "frames_dropped": dropped - self._base[5],
             "stream_reconnects": self.source_stats.reconnects,
+            "clock_steps": self.source_stats.clock_steps,
             "mqtt_connects": mqtt_connects,
             "spool_depth": spool_depth,
             "spool_dropped": spool_dropped,

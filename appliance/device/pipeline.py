@@ -30,6 +30,7 @@ from appliance.device.inference.backend import build_backend
 from appliance.device.inference.models import load_manifest, verified_path
 from appliance.device.privacy import protect
 from appliance.device.sources.adaptive import AdaptiveRate
+from appliance.device.sources.clock import WallClock
 from appliance.device.sources.prefetch import Prefetch
 from appliance.device.track.tracker import Tracker, Tracks
 from appliance.device.window import WindowAggregator
@@ -151,7 +152,8 @@ class PoseBudget:
 class CameraPipeline:
     def __init__(self, config: Config, camera: CameraConfig, detector: PersonDetector,
                  clock: str, demographics: Demographics | None = None,
-                 pose: PoseModel | None = None, keep_totals: bool = False):
+                 pose: PoseModel | None = None, keep_totals: bool = False,
+                 wall_clock: WallClock | None = None):
         self.config = config
         self.camera = camera
         self.detector = detector
@@ -172,7 +174,8 @@ class CameraPipeline:
                                         config.window_seconds, clock,
                                         age_bands=d.band_names() if demographics else None,
                                         gender=bool(demographics) and d.gender,
-                                        min_people=config.privacy.min_count)
+                                        min_people=config.privacy.min_count,
+                                        wall_clock=wall_clock)
         self.age_totals: dict[str, int] = dict.fromkeys(d.band_names(), 0) \
             if demographics else {}
         self.times = StageTimes()

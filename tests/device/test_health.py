@@ -47,7 +47,7 @@ def test_rates_are_per_interval_counters_from_the_first_boundary():
     # Started 17.3 s into a window: the first boundary only sets the baseline.
     assert health.document(1, 3, 0, now=T0 + 0.4) is None
     times.frames, times.detector_runs, times.seconds["inference"] = 400, 250, 5.0
-    stats.frames_skipped, stats.frames_dropped = 50, 1
+    stats.frames_skipped, stats.frames_dropped, stats.clock_steps = 50, 1, 1
     first = health.document(1, 3, 0, now=T0 + 60.7)
     times.frames, times.detector_runs, times.seconds["inference"] = 700, 300, 5.5
     second = health.document(2, 0, 4, now=T0 + 120.2)
@@ -59,6 +59,7 @@ def test_rates_are_per_interval_counters_from_the_first_boundary():
     # Counted from the first boundary, so they do not tell when the process started.
     assert second["frames_processed"] == 600 and second["frames_skipped"] == 30
     assert second["frames_dropped"] == 0 and second["stream_reconnects"] == 2
+    assert second["clock_steps"] == 1  # the system clock stepped once since the start
     assert (second["mqtt_connects"], second["spool_depth"], second["spool_dropped"]) == (2, 0, 4)
     assert health.document(2, 0, 4, now=T0 + 121) is None  # that boundary had its document
     health.count_refused()
