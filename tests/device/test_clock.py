@@ -7,8 +7,16 @@ counted for health."""
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import signal
+import subprocess
+import sys
+import time
 import types
+from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +25,8 @@ from appliance.device.sources import SourceStats, clock
 from appliance.device.sources.clock import WallClock
 from appliance.device.window import WindowAggregator
 from appliance.messages import iso
+from tests.conftest import CLIPS, wait_for
+from tests.device.test_rtsp import _config, _free_port, _kill, _start_server
 
 YEAR = 365 * 86400.0
 BOOT = 1_609_459_200.0  # 2021-01-01: the time a board without an RTC may boot with
@@ -124,3 +134,77 @@ def test_windows_without_a_wall_clock_keep_the_frame_times():
     windows.add(3.0, [])
     [closed] = windows.add(12.0, [])
     assert closed["window_start"] == iso(0.0) and closed["partial"]
+
+
+# The real thing: `shopper-edge run` on a real RTSP stream with its system clock stepped.
+# libfaketime (Debian's faketime package) shifts CLOCK_REALTIME for the appliance's
+# processes by what a file says, read again each second; CLOCK_MONOTONIC stays real, as the
+# kernel keeps it through a step.
+LIBFAKETIME = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+
+
+def start_unix(window: dict) -> float:
+    return datetime.fromisoformat(window["window_start"].replace("Z", "+00:00")).timestamp()
+
+
+def _windows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+
+def test_the_appliance_through_time_sync_years_forward_then_set_back_an_hour(tmp_path,
+                                                                             models_dir):
+    if not LIBFAKETIME:
+        pytest.fail("libfaketime is not installed: make system-deps (Debian package faketime)")
+    port = _free_port()
+    server = _start_server(port, CLIPS / "OneLeaveShop1front.mpg")
+    config = _config(tmp_path, models_dir, f"rtsp://127.0.0.1:{port}/cam")
+    window = 4  # _config's window_seconds
+    offset_file = tmp_path / "clock-offset"
+    offset_file.write_text(f"-{3 * YEAR:.0f}\n")  # booted without an RTC: years behind
+    env = dict(os.environ, LD_PRELOAD=str(LIBFAKETIME[0]),
+               FAKETIME_TIMESTAMP_FILE=str(offset_file), FAKETIME_CACHE_DURATION="1",
+               FAKETIME_DONT_FAKE_MONOTONIC="1")
+    out_path, err_path = tmp_path / "windows.jsonl", tmp_path / "stderr.txt"
+    started = time.time()
+    with open(out_path, "w") as out, open(err_path, "w") as err:
+        appliance = subprocess.Popen([sys.executable, "-m", "appliance.device.cli", "run",
+                                      "--config", str(config)], stdout=out, stderr=err, env=env)
+    log = err_path.read_text
+
+    def set_back(w: dict) -> bool:  # labelled with the clock set back an hour
+        return abs(start_unix(w) - (back - 3600)) < 1800
+    try:
+        wait_for(lambda: len(_windows(out_path)) >= 2, 60, log, poll=0.5)
+        synced = time.time()
+        offset_file.write_text("+0\n")  # time sync: the clock steps forward three years
+        wait_for(lambda: any(start_unix(w) >= synced - window for w in _windows(out_path)),
+                 30, log, poll=0.5)
+        wait_for(lambda: len([w for w in _windows(out_path)
+                              if start_unix(w) >= synced - window]) >= 3, 30, log, poll=0.5)
+        back = time.time()
+        offset_file.write_text("-3600\n")  # set back an hour by hand
+        wait_for(lambda: log().count("clock stepped by") == 2, 30, log, poll=0.5)
+        # The shopper leaves the shop in every 11.8 s loop: counted after both steps too.
+        wait_for(lambda: sum(w["lines"]["shop_door"]["out"] for w in _windows(out_path)
+                             if set_back(w)) >= 1, 60, log, poll=0.5)
+        assert appliance.poll() is None
+    finally:
+        appliance.send_signal(signal.SIGTERM)
+        appliance.wait(30)
+        _kill(server)
+    ended = time.time()
+    windows = _windows(out_path)
+    starts = [start_unix(w) for w in windows]
+    # In the order they left: the windows of the clock years behind, then of the synced
+    # clock, then of the clock an hour back; none for the time jumped over, no stale label.
+    phases = [(started - 3 * YEAR - window, synced - 3 * YEAR + 2),
+              (synced - window, back + 2), (back - 3600 - window, ended - 3600)]
+    phase_of = [next((i for i, (low, high) in enumerate(phases) if low <= s <= high), -1)
+                for s in starts]
+    assert phase_of == sorted(phase_of) and set(phase_of) == {0, 1, 2}, \
+        [w["window_start"] for w in windows]
+    # No flood: about one window per window length of the run, plus the two a step closes.
+    assert len(windows) <= (ended - started) / window + 4, len(windows)
+    assert log().count("clock stepped by") == 2, log()[-3000:]
+    assert sum(w["lines"]["shop_door"]["in"] for w in windows) == 0
+    assert sum(w["lines"]["shop_door"]["out"] for w in windows if set_back(w)) >= 1
