@@ -150,6 +150,7 @@ twin-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	  mmdebstrap qemu-system-x86 qemu-system-arm qemu-user-static qemu-utils e2fsprogs \
 	  openssh-client rsync >/dev/null
+	python3 tools/twin/twin.py binfmt --arch $(ARCH)
 
 twin:
 	python3 tools/twin/twin.py start --arch $(ARCH)
