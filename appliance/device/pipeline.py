@@ -19,6 +19,7 @@ from appliance.device.analytics.behaviour import Behaviour, BehaviourWindow
 from appliance.device.analytics.demographics import Demographics, FaceLooker
 from appliance.device.analytics.lines import LineCounter
 from appliance.device.camera_config import CameraConfig
+from appliance.device.clock import WallClock
 from appliance.device.config import Config
 from appliance.device.detect.area import DetectionArea
 from appliance.device.detect.detections import Detections, box_iou
@@ -30,7 +31,6 @@ from appliance.device.inference.backend import build_backend
 from appliance.device.inference.models import load_manifest, verified_path
 from appliance.device.privacy import protect
 from appliance.device.sources.adaptive import AdaptiveRate
-from appliance.device.sources.clock import WallClock
 from appliance.device.sources.prefetch import Prefetch
 from appliance.device.track.tracker import Tracker, Tracks
 from appliance.device.window import WindowAggregator

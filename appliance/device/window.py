@@ -21,7 +21,7 @@ from appliance.messages import iso
 
 if TYPE_CHECKING:
     from appliance.device.analytics.behaviour import BehaviourFrame, BehaviourWindow
-    from appliance.device.sources.clock import WallClock
+    from appliance.device.clock import WallClock
 
 SCHEMA = "shopper.counts/2"
 

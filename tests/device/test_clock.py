@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from appliance.device import clock
 from appliance.device.analytics.lines import Crossing
-from appliance.device.sources import SourceStats, clock
-from appliance.device.sources.clock import WallClock
+from appliance.device.clock import WallClock
+from appliance.device.sources import SourceStats
 from appliance.device.window import WindowAggregator
 from appliance.messages import iso
 from tests.conftest import CLIPS, wait_for
@@ -208,3 +209,31 @@ def test_the_appliance_through_time_sync_years_forward_then_set_back_an_hour(tmp
     assert log().count("clock stepped by") == 2, log()[-3000:]
     assert sum(w["lines"]["shop_door"]["in"] for w in windows) == 0
     assert sum(w["lines"]["shop_door"]["out"] for w in windows if set_back(w)) >= 1
+
+
+def test_health_keeps_its_pace_and_figures_through_clock_steps():
+    """Health at each boundary of the time the clock shows, before and after it steps: no
+    hour without health after the clock is set back, and after the jump forward neither an
+    uptime of years nor a rate averaged over them."""
+    from types import SimpleNamespace
+
+    from appliance.device.health import HealthMonitor
+    from appliance.device.pipeline import StageTimes
+
+    times, stats = StageTimes(), SourceStats()
+    health = HealthMonitor("s", "c", SimpleNamespace(times=times, fps_cap=5.0), stats, {}, 60)
+    sent, wall, mono = [], BOOT, 0.0
+    for minute in range(1, 7):
+        if minute == 3:
+            wall += 3 * YEAR
+        if minute == 5:
+            wall -= 3600
+        times.frames += 300  # 5 frames a second
+        wall, mono = wall + 60, mono + 60
+        sent.append(health.document(0, 0, 0, now=wall + 0.3, monotonic=mono))
+    assert sent[0] is None  # the first boundary: figures count from there
+    assert [d["time"] for d in sent[1:]] == [
+        iso(BOOT + 120), iso(BOOT + 3 * YEAR + 180), iso(BOOT + 3 * YEAR + 240),
+        iso(BOOT + 3 * YEAR - 3600 + 300), iso(BOOT + 3 * YEAR - 3600 + 360)]
+    assert [d["fps"] for d in sent[1:]] == [5.0] * 5
+    assert [d["uptime_seconds"] for d in sent[1:]] == [60.0, 120.0, 180.0, 240.0, 300.0]

@@ -2,7 +2,7 @@
 
 Each source yields `(frame, timestamp)` pairs, at most `max_fps` per second of its own clock:
 media seconds from the start for files, monotonic-clock seconds for live sources (their
-`wall_clock` gives wall-clock time for the windows: sources/clock.py). Frames above the rate
+`wall_clock` gives wall-clock time for the windows: device/clock.py). Frames above the rate
 cap are grabbed but never decoded into an image (cheap) and are not kept. A file that ends
 ends the run; a live stream that drops is reopened with exponential backoff, and each
 reopening is counted in `stats.reconnects`.
@@ -21,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from appliance.device.sources.clock import WallClock
+from appliance.device.clock import WallClock
 from appliance.errors import SourceError, redact_url
 
 log = logging.getLogger("shopper_edge.sources")
@@ -40,7 +40,7 @@ class SourceStats:
     frames_skipped: int = 0  # above the processing-rate cap, never decoded
     frames_dropped: int = 0  # read but not decodable
     reconnects: int = 0
-    clock_steps: int = 0  # the system clock stepped under a live source (sources/clock.py)
+    clock_steps: int = 0  # the system clock stepped under a live source (device/clock.py)
 
 
 class RateCap:
