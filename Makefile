@@ -148,7 +148,7 @@ ARCH ?= amd64
 twin-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	  mmdebstrap qemu-system-x86 qemu-system-arm qemu-user-static qemu-utils e2fsprogs \
+	  mmdebstrap arch-test qemu-system-x86 qemu-system-arm qemu-user-static qemu-utils e2fsprogs \
 	  openssh-client rsync >/dev/null
 	python3 tools/twin/twin.py binfmt --arch $(ARCH)
 

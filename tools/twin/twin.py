@@ -68,7 +68,8 @@ def build(arch: str) -> Path:
     TWIN.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     print(f"twin: building the {arch} image in {image} (mmdebstrap)", flush=True)
-    subprocess.run(["sh", str(RECIPE), arch, str(image)], check=True)
+    if subprocess.run(["sh", str(RECIPE), arch, str(image)]).returncode != 0:
+        raise SystemExit(f"twin: building the {arch} image failed (its output is above)")
     print(f"twin: image built in {time.monotonic() - started:.0f} s", flush=True)
     for old in TWIN.glob(f"{arch}-*"):  # images of older recipes
         if old != image and (old / "disk.qcow2").exists():
