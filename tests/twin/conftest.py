@@ -31,6 +31,8 @@ twin_vm = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(twin_vm)
 
 ARCH = os.environ.get("TWIN_ARCH", "amd64")
+# The device's pip platforms where they are not this machine's (Makefile: PLATFORM).
+PLATFORM = {"arm64": "manylinux2014_aarch64 manylinux_2_27_aarch64 manylinux_2_28_aarch64"}
 HOST = "10.0.2.2"  # this machine, seen from QEMU's user-mode network
 STORE, CAMERA = "store-twin", "front"
 UNIT = f"shopper-edge@{CAMERA}.service"
@@ -232,8 +234,9 @@ def deploy(vm: Twin, config: Path) -> subprocess.CompletedProcess:
     """The installer's path: make deploy HOST=twin SSH='ssh -F ...' (stage, copy, install)."""
     return subprocess.run(
         ["make", "--no-print-directory", "deploy", "HOST=twin",
-         f"SSH=ssh -F {vm.ssh_config}", "DESTDIR=var/twin/stage", f"DEVICE_CONFIG={config}",
-         "MODELS=yolox_nano", f"PYTHON={sys.executable}"],
+         f"SSH=ssh -F {vm.ssh_config}", f"DESTDIR=var/twin/stage-{vm.arch}",
+         f"DEVICE_CONFIG={config}", "MODELS=yolox_nano", f"PYTHON={sys.executable}",
+         f"PLATFORM={PLATFORM.get(vm.arch, '')}"],
         cwd=REPO, capture_output=True, text=True, timeout=1800)
 
 
