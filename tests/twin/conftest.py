@@ -218,9 +218,11 @@ def device_config(directory: Path, store: Store, camera: Camera, v4l2: bool = Fa
     return path
 
 
-# What a listing of the twin's filesystem leaves out: what the OS itself changes meanwhile.
+# What a listing of the twin's filesystem leaves out: what the OS itself changes meanwhile
+# (its daily timers too: dpkg-db-backup writes /var/backups, apt-daily /var/lib/apt).
 VOLATILE = ("/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/log", "/var/cache",
-            "/var/lib/systemd", "/var/lib/private", "/home/twin", "/root")
+            "/var/lib/systemd", "/var/lib/private", "/var/backups", "/var/lib/apt",
+            "/home/twin", "/root")
 
 
 def listing(vm: Twin) -> set[str]:
