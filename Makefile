@@ -56,7 +56,7 @@ install: $(BIN)/shopper-edge
 SYSTEM_PACKAGES = python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
   gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto postgresql systemd \
-  chromium chromium-driver e2fsprogs ffmpeg
+  chromium chromium-driver e2fsprogs ffmpeg faketime
 
 system-deps:
 	tools/system-deps.sh $(SYSTEM_PACKAGES)
@@ -155,8 +155,9 @@ ARCH ?= amd64
 twin-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	  mmdebstrap qemu-system-x86 qemu-system-arm qemu-user-static qemu-utils e2fsprogs \
+	  mmdebstrap arch-test qemu-system-x86 qemu-system-arm qemu-user-static qemu-utils e2fsprogs \
 	  openssh-client rsync >/dev/null
+	python3 tools/twin/twin.py binfmt --arch $(ARCH)
 
 twin:
 	python3 tools/twin/twin.py start --arch $(ARCH)

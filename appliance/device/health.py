@@ -14,6 +14,10 @@ least k people), nor place the start or stop of the camera inside a window:
 - `cpu_temp_c` is rounded to 5 degrees: the load of a person in view moves it by about a
   degree; throttling (80-85 degrees) still shows.
 
+A step of the system clock (time sync on a board without a real-time clock, or set back by
+hand) moves the boundaries already passed with it, in whole intervals: rates and uptime go
+on measuring elapsed time, and the next boundary of the new time gets its document.
+
 `fps` (frames processed per second) follows the camera and the rate cap, not people, as
 long as the board keeps up; see docs/privacy.md for when it does not.
 """
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 
 from appliance import __version__
+from appliance.device.clock import WallClock
 from appliance.messages import iso
 
 SCHEMA = "shopper.health/1"
@@ -49,9 +54,18 @@ class HealthMonitor:
         self.refused = 0  # outgoing messages the guard refused (counted by the outputs)
         self._base: tuple | None = None  # counters at the first boundary
         self._last: tuple | None = None  # counters at the previous document
+        self._offset: float | None = None  # wall clock minus monotonic clock, last seen
 
     def count_refused(self) -> None:
         self.refused += 1
+
+    def _follow_clock(self, offset: float) -> None:
+        if self._offset is not None and self._base is not None and \
+                abs(offset - self._offset) > WallClock.STEP_SECONDS:
+            step = round((offset - self._offset) / self.every) * self.every
+            self._base = (self._base[0] + step, *self._base[1:])
+            self._last = (self._last[0] + step, *self._last[1:])
+        self._offset = offset
 
     def _counters(self, boundary: float) -> tuple:
         times, stats = self.pipeline.times, self.source_stats
@@ -59,10 +73,11 @@ class HealthMonitor:
                 stats.frames_skipped, stats.frames_dropped)
 
     def document(self, mqtt_connects: int, spool_depth: int, spool_dropped: int,
-                 now: float | None = None) -> dict | None:
+                 now: float | None = None, monotonic: float | None = None) -> dict | None:
         """The document for the boundary just passed; None at the first boundary (figures
         count from there) and when this boundary already had its document."""
         now = time.time() if now is None else now
+        self._follow_clock(now - (time.monotonic() if monotonic is None else monotonic))
         boundary = math.floor(now / self.every) * self.every
         counters = self._counters(boundary)
         if self._base is None:
@@ -88,6 +103,7 @@ class HealthMonitor:
             "frames_skipped": skipped - self._base[4],
             "frames_dropped": dropped - self._base[5],
             "stream_reconnects": self.source_stats.reconnects,
+            "clock_steps": self.source_stats.clock_steps,
             "mqtt_connects": mqtt_connects,
             "spool_depth": spool_depth,
             "spool_dropped": spool_dropped,

@@ -19,6 +19,7 @@ from appliance.device.analytics.behaviour import Behaviour, BehaviourWindow
 from appliance.device.analytics.demographics import Demographics, FaceLooker
 from appliance.device.analytics.lines import LineCounter
 from appliance.device.camera_config import CameraConfig
+from appliance.device.clock import WallClock
 from appliance.device.config import Config
 from appliance.device.detect.area import DetectionArea
 from appliance.device.detect.detections import Detections, box_iou
@@ -151,7 +152,8 @@ class PoseBudget:
 class CameraPipeline:
     def __init__(self, config: Config, camera: CameraConfig, detector: PersonDetector,
                  clock: str, demographics: Demographics | None = None,
-                 pose: PoseModel | None = None, keep_totals: bool = False):
+                 pose: PoseModel | None = None, keep_totals: bool = False,
+                 wall_clock: WallClock | None = None):
         self.config = config
         self.camera = camera
         self.detector = detector
@@ -172,7 +174,8 @@ class CameraPipeline:
                                         config.window_seconds, clock,
                                         age_bands=d.band_names() if demographics else None,
                                         gender=bool(demographics) and d.gender,
-                                        min_people=config.privacy.min_count)
+                                        min_people=config.privacy.min_count,
+                                        wall_clock=wall_clock)
         self.age_totals: dict[str, int] = dict.fromkeys(d.band_names(), 0) \
             if demographics else {}
         self.times = StageTimes()

@@ -45,6 +45,7 @@ class _SourceCounters:
     frames_skipped: int = 0
     frames_dropped: int = 0
     reconnects: int = 0
+    clock_steps: int = 0
 
 
 @dataclass
@@ -121,7 +122,8 @@ class Worker:
             times, source = self.stats.times, self.stats.source
             times.frames, times.detector_runs = document["frames"], document["detector_runs"]
             times.seconds["inference"] = document["inference_seconds"]
-            for name in ("frames_read", "frames_skipped", "frames_dropped", "reconnects"):
+            for name in ("frames_read", "frames_skipped", "frames_dropped", "reconnects",
+                         "clock_steps"):
                 setattr(source, name, document[name])
             self.stats.fps_cap = document["fps_cap"]
             for _ in range(document["windows_refused"] - self._windows_refused):

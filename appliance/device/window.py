@@ -2,7 +2,10 @@
 
 Windows are aligned to multiples of the window length: of wall-clock time for live sources
 (a 60 s window runs from hh:mm:00 to hh:mm+1:00 UTC) and of media time for files (0-60 s,
-60-120 s, ... of the clip, shown as time since 1970-01-01T00:00:00Z). What leaves here is a plain
+60-120 s, ... of the clip, shown as time since 1970-01-01T00:00:00Z). A live source's frame
+times are monotonic; its `wall_clock` turns them into wall-clock time here, and when the
+system clock steps (time sync on a board without a real-time clock, or set back by hand) the
+open window closes and the next starts on the new time. What leaves here is a plain
 JSON-able dict of counts and names (schema `shopper.counts/2`, appliance/schemas/counts-2.json),
 so the process that publishes it never needs anything else from this side.
 """
@@ -18,6 +21,7 @@ from appliance.messages import iso
 
 if TYPE_CHECKING:
     from appliance.device.analytics.behaviour import BehaviourFrame, BehaviourWindow
+    from appliance.device.clock import WallClock
 
 SCHEMA = "shopper.counts/2"
 
@@ -26,7 +30,7 @@ class WindowAggregator:
     def __init__(self, store_id: str, camera_id: str, line_names: list[str],
                  window_seconds: float, clock: str, age_bands: list[str] | None = None,
                  gender: bool = False, behaviour: BehaviourWindow | None = None,
-                 min_people: int = 1):
+                 min_people: int = 1, wall_clock: WallClock | None = None):
         self.store_id = store_id
         self.camera_id = camera_id
         self.line_names = list(line_names)
@@ -36,6 +40,7 @@ class WindowAggregator:
         self.gender = gender
         self.behaviour = behaviour  # zones, journeys, groups, heatmap
         self.min_people = min_people  # heatmap cells with fewer people are blanked
+        self.wall_clock = wall_clock  # None: timestamps are already the windows' time
         self._start: float | None = None
         self._first: float | None = None
         self._frames = 0
@@ -49,10 +54,10 @@ class WindowAggregator:
     def add(self, timestamp: float, crossings: list[Crossing],
             visitors: list | None = None, behaviour: BehaviourFrame | None = None) -> list[dict]:
         """Account one processed frame; returns the documents of windows it closed."""
+        now, closed = self._window_time(timestamp)
         if self._start is None:
-            self._start = math.floor(timestamp / self.window_seconds) * self.window_seconds
-            self._first = timestamp
-        closed = self.close_due(timestamp)
+            self._open_at(now)
+        closed += self._close_until(now)
         self._frames += 1
         for crossing in crossings:
             self._lines[crossing.line][crossing.direction] += 1
@@ -61,10 +66,34 @@ class WindowAggregator:
             self.behaviour.add(behaviour)
         return closed
 
-    def close_due(self, now: float) -> list[dict]:
-        """The windows that ended by `now`. Frames call it, and so does a live camera that is
-        down: its windows close on time, as windows without frames (observed 0), rather
-        than when the stream comes back."""
+    def close_due(self, timestamp: float) -> list[dict]:
+        """The windows that ended by `timestamp`. A live camera that is down calls it: its
+        windows close on time, as windows without frames (observed 0), rather than when the
+        stream comes back."""
+        now, closed = self._window_time(timestamp)
+        return closed + self._close_until(now)
+
+    def _window_time(self, timestamp: float) -> tuple[float, list[dict]]:
+        """A frame time as the windows' time, and the window a clock step closed: it ends
+        there (partial) and the next starts on the new time, so no window is made for the
+        time jumped over and none after the step carries the time before it."""
+        if self.wall_clock is None:
+            return timestamp, []
+        before = timestamp + self.wall_clock.offset
+        stepped = self.wall_clock.check()
+        now = timestamp + self.wall_clock.offset
+        if not stepped or self._start is None:
+            return now, []
+        closed = self._close_until(before)  # what ended on the old time, then the rest
+        closed.append(self._emit(partial=True))
+        self._open_at(now)
+        return now, closed
+
+    def _open_at(self, now: float) -> None:
+        self._start = math.floor(now / self.window_seconds) * self.window_seconds
+        self._first = now
+
+    def _close_until(self, now: float) -> list[dict]:
         closed = []
         while self._start is not None and now >= self._start + self.window_seconds:
             closed.append(self._emit())

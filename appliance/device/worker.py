@@ -85,7 +85,8 @@ def run(args, handoff, config, camera) -> int:
                          decoder=camera.decoder,
                          realtime=args.realtime)
     pipeline = CameraPipeline(config, camera, detector, source.clock,
-                              load_demographics(config), load_pose(config))
+                              load_demographics(config), load_pose(config),
+                              wall_clock=source.wall_clock)
     out = Handoff(handoff, config.store_id, camera.id, pipeline, source.stats)
     out.progress(force=True)  # ready: the publisher tells systemd
     run_frames(pipeline, source, out.window, on_frame=lambda _t: out.progress())
@@ -129,6 +130,7 @@ class Handoff:
             "inference_seconds": round(times.seconds["inference"], 6),
             "frames_read": stats.frames_read, "frames_skipped": stats.frames_skipped,
             "frames_dropped": stats.frames_dropped, "reconnects": stats.reconnects,
+            "clock_steps": stats.clock_steps,
             "fps_cap": self.pipeline.fps_cap,
         }, self.store_id, self.camera_id))
 

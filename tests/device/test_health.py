@@ -45,12 +45,12 @@ def test_rates_are_per_interval_counters_from_the_first_boundary():
     health, times, stats = monitor()
     times.frames, times.detector_runs, times.seconds["inference"] = 100, 100, 2.0
     # Started 17.3 s into a window: the first boundary only sets the baseline.
-    assert health.document(1, 3, 0, now=T0 + 0.4) is None
+    assert health.document(1, 3, 0, now=T0 + 0.4, monotonic=0.4) is None
     times.frames, times.detector_runs, times.seconds["inference"] = 400, 250, 5.0
-    stats.frames_skipped, stats.frames_dropped = 50, 1
-    first = health.document(1, 3, 0, now=T0 + 60.7)
+    stats.frames_skipped, stats.frames_dropped, stats.clock_steps = 50, 1, 1
+    first = health.document(1, 3, 0, now=T0 + 60.7, monotonic=60.7)
     times.frames, times.detector_runs, times.seconds["inference"] = 700, 300, 5.5
-    second = health.document(2, 0, 4, now=T0 + 120.2)
+    second = health.document(2, 0, 4, now=T0 + 120.2, monotonic=120.2)
     for document in (first, second):
         HEALTH.validate(document)
     assert first["time"] == "2027-01-15T08:01:00.000Z" and first["uptime_seconds"] == 60.0
@@ -59,10 +59,12 @@ def test_rates_are_per_interval_counters_from_the_first_boundary():
     # Counted from the first boundary, so they do not tell when the process started.
     assert second["frames_processed"] == 600 and second["frames_skipped"] == 30
     assert second["frames_dropped"] == 0 and second["stream_reconnects"] == 2
+    assert second["clock_steps"] == 1  # the system clock stepped once since the start
     assert (second["mqtt_connects"], second["spool_depth"], second["spool_dropped"]) == (2, 0, 4)
-    assert health.document(2, 0, 4, now=T0 + 121) is None  # that boundary had its document
+    # that boundary had its document
+    assert health.document(2, 0, 4, now=T0 + 121, monotonic=121) is None
     health.count_refused()
-    assert health.document(2, 0, 4, now=T0 + 180)["messages_refused"] == 1
+    assert health.document(2, 0, 4, now=T0 + 180, monotonic=180)["messages_refused"] == 1
 
 
 def test_health_says_nothing_about_who_is_in_view():
@@ -77,7 +79,7 @@ def test_health_says_nothing_about_who_is_in_view():
         for step in range(int(started * 5), 200 * 5):
             now = T0 + step / 5
             if step % 300 == 0:  # a window boundary: health goes out
-                sent.append(health.document(1, 0, 0, now=now))
+                sent.append(health.document(1, 0, 0, now=now, monotonic=now - T0))
             times.frames += 1
             if busy or times.frames % 10 == 0:
                 times.detector_runs += 1

@@ -76,9 +76,11 @@ def test_windows_the_worker_s_guard_refused_are_counted_in_health():
     progress = {"schema": "shopper.worker/1", "store_id": STORE, "camera_id": CAMERA,
                 "frames": 10, "detector_runs": 10, "windows_refused": 0,
                 "inference_seconds": 0.5, "frames_read": 10, "frames_skipped": 0,
-                "frames_dropped": 0, "reconnects": 0, "fps_cap": None}
+                "frames_dropped": 0, "reconnects": 0, "clock_steps": 0, "fps_cap": None}
     worker._handle(json.dumps(progress).encode())
     assert worker.outputs.refused == 0
     worker._handle(json.dumps(dict(progress, windows_refused=2)).encode())
     worker._handle(json.dumps(dict(progress, windows_refused=3)).encode())
     assert worker.outputs.refused == 3 and len(counted) == 3
+    worker._handle(json.dumps(dict(progress, windows_refused=3, clock_steps=1)).encode())
+    assert worker.stats.source.clock_steps == 1  # health reports the worker's clock steps

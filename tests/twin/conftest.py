@@ -31,6 +31,8 @@ twin_vm = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(twin_vm)
 
 ARCH = os.environ.get("TWIN_ARCH", "amd64")
+# The device's pip platforms where they are not this machine's (Makefile: PLATFORM).
+PLATFORM = {"arm64": "manylinux2014_aarch64 manylinux_2_27_aarch64 manylinux_2_28_aarch64"}
 HOST = "10.0.2.2"  # this machine, seen from QEMU's user-mode network
 STORE, CAMERA = "store-twin", "front"
 UNIT = f"shopper-edge@{CAMERA}.service"
@@ -216,9 +218,11 @@ def device_config(directory: Path, store: Store, camera: Camera, v4l2: bool = Fa
     return path
 
 
-# What a listing of the twin's filesystem leaves out: what the OS itself changes meanwhile.
+# What a listing of the twin's filesystem leaves out: what the OS itself changes meanwhile
+# (its daily timers too: dpkg-db-backup writes /var/backups, apt-daily /var/lib/apt).
 VOLATILE = ("/proc", "/sys", "/dev", "/run", "/tmp", "/var/tmp", "/var/log", "/var/cache",
-            "/var/lib/systemd", "/var/lib/private", "/home/twin", "/root")
+            "/var/lib/systemd", "/var/lib/private", "/var/backups", "/var/lib/apt",
+            "/home/twin", "/root")
 
 
 def listing(vm: Twin) -> set[str]:
@@ -232,8 +236,9 @@ def deploy(vm: Twin, config: Path) -> subprocess.CompletedProcess:
     """The installer's path: make deploy HOST=twin SSH='ssh -F ...' (stage, copy, install)."""
     return subprocess.run(
         ["make", "--no-print-directory", "deploy", "HOST=twin",
-         f"SSH=ssh -F {vm.ssh_config}", "DESTDIR=var/twin/stage", f"DEVICE_CONFIG={config}",
-         "MODELS=yolox_nano", f"PYTHON={sys.executable}"],
+         f"SSH=ssh -F {vm.ssh_config}", f"DESTDIR=var/twin/stage-{vm.arch}",
+         f"DEVICE_CONFIG={config}", "MODELS=yolox_nano", f"PYTHON={sys.executable}",
+         f"PLATFORM={PLATFORM.get(vm.arch, '')}"],
         cwd=REPO, capture_output=True, text=True, timeout=1800)
 
 

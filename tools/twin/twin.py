@@ -3,6 +3,7 @@
     python3 tools/twin/twin.py start [--arch amd64|arm64] [--keep] [--rtc ISO]
     python3 tools/twin/twin.py stop|kill [--arch ...]
     python3 tools/twin/twin.py ssh [--arch ...] -- COMMAND...
+    python3 tools/twin/twin.py binfmt --arch arm64   (root: let this kernel run aarch64 binaries)
 
 The image is cached under var/twin/<arch>-<recipe hash>/ (rebuilt only when
 tools/twin/build-image.sh changes); each start boots a fresh copy-on-write overlay of it in
@@ -28,6 +29,8 @@ REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "tools" / "twin" / "build-image.sh"
 TWIN = REPO / "var" / "twin"
 BOOT_TIMEOUT = {"amd64": 300, "arm64": 900}  # seconds to ssh under emulation on a busy host
+BINFMT = Path("/proc/sys/fs/binfmt_misc")
+BINFMT_CONF = Path("/usr/lib/binfmt.d/qemu-aarch64.conf")  # from qemu-user-static
 
 
 def image_dir(arch: str) -> Path:
@@ -39,14 +42,34 @@ def run_dir(arch: str) -> Path:
     return TWIN / arch
 
 
+def register_binfmt(arch: str) -> None:
+    """mmdebstrap runs a foreign root's maintainer scripts through qemu-user, so the kernel
+    must hand aarch64 binaries to it: binfmt_misc mounted and qemu-aarch64 registered (with
+    qemu-user-static's F flag, so it works inside the chroot). Done here when root."""
+    if arch != "arm64" or os.uname().machine == "aarch64" or (BINFMT / "qemu-aarch64").exists():
+        return
+    if os.geteuid() != 0 or not BINFMT_CONF.exists():
+        raise SystemExit("twin: an arm64 image needs qemu-aarch64 registered in binfmt_misc: "
+                         "run sudo make twin-deps ARCH=arm64")
+    if not (BINFMT / "register").exists():
+        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT)], check=True)
+    if not (BINFMT / "qemu-aarch64").exists():
+        rule = next(line for line in BINFMT_CONF.read_text().splitlines()
+                    if line.startswith(":"))
+        (BINFMT / "register").write_text(rule)
+    print("twin: registered qemu-aarch64 in binfmt_misc", flush=True)
+
+
 def build(arch: str) -> Path:
     image = image_dir(arch)
     if (image / "disk.qcow2").exists():
         return image
+    register_binfmt(arch)
     TWIN.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     print(f"twin: building the {arch} image in {image} (mmdebstrap)", flush=True)
-    subprocess.run(["sh", str(RECIPE), arch, str(image)], check=True)
+    if subprocess.run(["sh", str(RECIPE), arch, str(image)]).returncode != 0:
+        raise SystemExit(f"twin: building the {arch} image failed (its output is above)")
     print(f"twin: image built in {time.monotonic() - started:.0f} s", flush=True)
     for old in TWIN.glob(f"{arch}-*"):  # images of older recipes
         if old != image and (old / "disk.qcow2").exists():
@@ -180,7 +203,7 @@ def stop(arch: str, sig: int = signal.SIGTERM) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="twin.py", description=__doc__.splitlines()[0])
-    parser.add_argument("action", choices=["build", "start", "stop", "kill", "ssh"])
+    parser.add_argument("action", choices=["build", "start", "stop", "kill", "ssh", "binfmt"])
     parser.add_argument("--arch", default="amd64", choices=["amd64", "arm64"])
     parser.add_argument("--keep", action="store_true", help="boot the last run's disk")
     parser.add_argument("--rtc", help="the guest's clock at boot, e.g. 2021-01-01T00:00:00")
@@ -188,6 +211,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.action == "build":
         print(build(args.arch))
+    elif args.action == "binfmt":
+        register_binfmt(args.arch)
     elif args.action == "start":
         seconds = start(args.arch, args.keep, args.rtc)
         config = ssh_config(args.arch).relative_to(REPO)

@@ -134,15 +134,15 @@ class MqttOutput:
 
     def _forward(self) -> None:
         every = self.health_every
-        next_health = (time.time() // every + 1) * every  # the next wall-clock boundary
+        next_health = _next_boundary(every)
         while not self.link.stopping.is_set():
             self._wake.wait(0.5)
             self._wake.clear()
             self._take_acks()
             if not self.link.connected.is_set():
                 continue
-            if self.health is not None and time.time() >= next_health:
-                next_health = (time.time() // every + 1) * every
+            if self.health is not None and time.monotonic() >= next_health:
+                next_health = _next_boundary(every)
                 self._publish_health()
             if time.monotonic() >= self._refused_until:
                 self._publish_spooled()
@@ -197,3 +197,9 @@ class MqttOutput:
                 log.error("%s", error)
                 return
             self.client.publish(self.topics["health"], body, qos=self.config.qos, retain=False)
+
+
+def _next_boundary(every: float) -> float:
+    """When the next wall-clock multiple of `every` comes, on the monotonic clock: a step of
+    the system clock (time sync, or set back an hour) never holds health back."""
+    return time.monotonic() + every - time.time() % every

@@ -165,7 +165,8 @@ def check(args, send, request) -> int:
     config = replace(config, performance=replace(config.performance, adaptive_rate=False))
     stop = threading.Event()
     source = _source(args, camera, camera.fps, stop)
-    pipeline = CameraPipeline(config, camera, load_detector(config), source.clock)
+    pipeline = CameraPipeline(config, camera, load_detector(config), source.clock,
+                              wall_clock=source.wall_clock)
     watch = pipeline.tracker = FirstSeenOnLine(pipeline.tracker, camera, config.counting,
                                                tuple(request["frame_size"]))
     started = time.monotonic()

@@ -2,7 +2,8 @@
 V4L2 devices and the Pi camera.
 
 Each source yields `(frame, timestamp)` pairs, at most `max_fps` per second of its own clock:
-media seconds from the start for files, Unix time for live sources. Frames above the rate
+media seconds from the start for files, monotonic-clock seconds for live sources (their
+`wall_clock` gives wall-clock time for the windows: device/clock.py). Frames above the rate
 cap are not converted into an image and are not kept. A file that ends
 ends the run; a live stream that drops is reopened with exponential backoff, and each
 reopening is counted in `stats.reconnects`.
@@ -20,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from appliance.device.clock import WallClock
 from appliance.errors import SourceError, redact_url
 
 log = logging.getLogger("shopper_edge.sources")
@@ -32,6 +34,7 @@ class SourceStats:
     frames_skipped: int = 0  # above the processing-rate cap, never decoded
     frames_dropped: int = 0  # read but not decodable
     reconnects: int = 0
+    clock_steps: int = 0  # the system clock stepped under a live source (device/clock.py)
 
 
 class RateCap:
@@ -51,7 +54,8 @@ class RateCap:
 
 
 class StreamClock:
-    """The wall-clock time of each live frame, from the stream's own timestamps (PTS).
+    """The time of each live frame on the monotonic clock, from the stream's own timestamps
+    (PTS).
 
     A board too slow for every frame reads a backlog: frames that waited in the buffer come
     out within milliseconds of each other. Stamped with the time they were read, a person
@@ -61,7 +65,7 @@ class StreamClock:
     none, or a stream that restarted) it is the time the frame was read.
     """
 
-    max_lag = 10.0  # seconds behind the wall clock before the backlog is declared lost
+    max_lag = 10.0  # seconds behind the clock before the backlog is declared lost
 
     def __init__(self):
         self.offset: float | None = None
@@ -106,6 +110,7 @@ def open_source(source: str, max_fps: float | None = None,
 class FileSource:
     clock = "media"
     live = False
+    wall_clock = None  # windows carry media time
 
     def __init__(self, path: str, max_fps: float | None = None, realtime: bool = False,
                  stop: threading.Event | None = None):
@@ -165,6 +170,7 @@ class StreamSource:
         self.stop = stop or threading.Event()
         self.backoff = backoff
         self.stats = SourceStats()
+        self.wall_clock = WallClock(self.stats)
         self._capture = self._open()
         if self._capture is None:
             raise SourceError(f"{self.label}: cannot open the stream "
@@ -207,7 +213,7 @@ class StreamSource:
                     continue
                 delay = self.backoff[0]
                 timestamp = clock.stamp(self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000,
-                                        time.time())
+                                        time.monotonic())
                 self.stats.frames_read += 1
                 if not rate.due(timestamp):
                     self.stats.frames_skipped += 1
@@ -227,7 +233,7 @@ class StreamSource:
     def _idle(self, seconds: float) -> Iterator[tuple[None, float]]:
         deadline = time.monotonic() + seconds
         while True:
-            yield None, time.time()
+            yield None, time.monotonic()
             left = deadline - time.monotonic()
             if left <= 0 or self.stop.wait(min(self.IDLE_TICK, left)):
                 return
@@ -250,6 +256,7 @@ class PiCameraSource:
         self.stop = stop or threading.Event()
         self.rate = RateCap(max_fps)  # a live source's cap moves: performance.adaptive_rate
         self.stats = SourceStats()
+        self.wall_clock = WallClock(self.stats)
         try:
             self._camera = Picamera2(index)
             self._camera.configure(self._camera.create_video_configuration(
@@ -262,7 +269,7 @@ class PiCameraSource:
         rate = self.rate
         try:
             while not self.stop.is_set():
-                timestamp = time.time()
+                timestamp = time.monotonic()
                 self.stats.frames_read += 1
                 if not rate.due(timestamp):
                     self._camera.capture_request().release()

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from appliance.device.clock import WallClock
 from appliance.device.isolation import hardware_decoder_nodes
 from appliance.device.sources import STREAM_SCHEMES, RateCap, SourceStats, StreamClock
 from appliance.errors import SourceError, redact_url
@@ -110,7 +111,8 @@ def rate_select(fps: float) -> str:
 
 class FFmpegSource:
     """Yields `(frame, timestamp)` like the other sources: media seconds (the stream's own
-    PTS) for files; for live streams the time each frame was sent (StreamClock on its PTS),
+    PTS) for files; for live streams the time each frame was sent on the monotonic clock
+    (StreamClock on its PTS; `wall_clock` gives the windows' time, device/clock.py),
     `(None, now)` about once a second while no frame comes, and reopening with backoff
     when the stream drops."""
 
@@ -128,6 +130,7 @@ class FFmpegSource:
         self.cap_fps = max_fps
         self.rate = RateCap(max_fps)  # live: performance.adaptive_rate lowers it further
         self.stats = SourceStats()
+        self.wall_clock = WallClock(self.stats) if self.live else None
         if not self.live and not Path(source).is_file():
             raise SourceError(f"{source}: no such video file")
         info = probe(source, self.label)
@@ -254,7 +257,7 @@ class FFmpegSource:
                 for frame in self._frames(child):
                     if frame is None:
                         if self.live:
-                            yield None, time.time()
+                            yield None, time.monotonic()
                         continue
                     try:
                         pts = self._stamps.get(timeout=5)
@@ -273,7 +276,7 @@ class FFmpegSource:
                     timestamp = pts if pts is not None or self.live else \
                         (delivered - 1) / self.fps
                     if self.live:
-                        timestamp = clock.stamp(pts, time.time())
+                        timestamp = clock.stamp(pts, time.monotonic())
                         # The child keeps the configured rate; a cap the adaptive rate lowered
                         # below it is applied here.
                         if self.rate.interval > child_interval * 1.01 and \
@@ -311,7 +314,7 @@ class FFmpegSource:
         camera's windows close on time and its loop still shows it turns."""
         deadline = time.monotonic() + seconds
         while True:
-            yield None, time.time()
+            yield None, time.monotonic()
             left = deadline - time.monotonic()
             if left <= 0 or self.stop.wait(min(IDLE_TICK, left)):
                 return
