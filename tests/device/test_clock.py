@@ -138,10 +138,10 @@ def test_windows_without_a_wall_clock_keep_the_frame_times():
 
 
 # The real thing: `shopper-edge run` on a real RTSP stream with its system clock stepped.
-# libfaketime (Debian's faketime package) shifts CLOCK_REALTIME for the appliance's
-# processes by what a file says, read again each second; CLOCK_MONOTONIC stays real, as the
-# kernel keeps it through a step.
-LIBFAKETIME = sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))
+# tests/fakeclock/sitecustomize.py shifts the wall clock of the appliance's processes by what
+# a file says, read again each second; CLOCK_MONOTONIC stays real, as the kernel keeps it
+# through a step.
+FAKECLOCK = Path(__file__).resolve().parent.parent / "fakeclock"
 
 
 def start_unix(window: dict) -> float:
@@ -154,17 +154,15 @@ def _windows(path: Path) -> list[dict]:
 
 def test_the_appliance_through_time_sync_years_forward_then_set_back_an_hour(tmp_path,
                                                                              models_dir):
-    if not LIBFAKETIME:
-        pytest.fail("libfaketime is not installed: make system-deps (Debian package faketime)")
     port = _free_port()
     server = _start_server(port, CLIPS / "OneLeaveShop1front.mpg")
     config = _config(tmp_path, models_dir, f"rtsp://127.0.0.1:{port}/cam")
     window = 4  # _config's window_seconds
     offset_file = tmp_path / "clock-offset"
     offset_file.write_text(f"-{3 * YEAR:.0f}\n")  # booted without an RTC: years behind
-    env = dict(os.environ, LD_PRELOAD=str(LIBFAKETIME[0]),
-               FAKETIME_TIMESTAMP_FILE=str(offset_file), FAKETIME_CACHE_DURATION="1",
-               FAKETIME_DONT_FAKE_MONOTONIC="1")
+    env = dict(os.environ, SHOPPER_FAKE_CLOCK_FILE=str(offset_file),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(FAKECLOCK),
+                                                        os.environ.get("PYTHONPATH")])))
     out_path, err_path = tmp_path / "windows.jsonl", tmp_path / "stderr.txt"
     started = time.time()
     with open(out_path, "w") as out, open(err_path, "w") as err:
