@@ -215,7 +215,8 @@ def main() -> int:
         register_binfmt(args.arch)
     elif args.action == "start":
         seconds = start(args.arch, args.keep, args.rtc)
-        config = ssh_config(args.arch).relative_to(REPO)
+        # Absolute: deploy runs ssh from inside its staging directory.
+        config = ssh_config(args.arch)
         print(f"twin: {args.arch} twin up in {seconds:.0f} s; reach it with:\n"
               f"  ssh -F {config} twin\n"
               f"  make deploy HOST=twin SSH='ssh -F {config}' DEVICE_CONFIG=...\n"
