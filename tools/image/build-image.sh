@@ -38,8 +38,9 @@ rm -rf "$work"
 mkdir -p "$work"
 
 # The OS (the twin's recipe, tools/image/debian-root.sh), the appliance installed by its own
-# install.sh from the staged wheelhouse (the venv is built for the board's architecture), the
-# first-boot service enabled; the cameras are enabled by it once a config is on the card.
+# install.sh from the staged wheelhouse (the venv is built for the board's architecture;
+# SYSTEMD_OFFLINE: systemctl does not see mmdebstrap's chroot as one), the first-boot service
+# enabled; the cameras are enabled by it once a config is on the card.
 # Debian's raspi-firmware writes cmdline.txt from /etc/default/raspi-firmware's ROOTPART when
 # a kernel is installed: point it at our root partition and run its kernel hook again.
 set --
@@ -49,7 +50,7 @@ set --
     --customize-hook='echo shopper-edge > "$1/etc/hostname"; echo "127.0.1.1	shopper-edge" >> "$1/etc/hosts"' \
     --customize-hook="printf 'PARTUUID=$disk_id-02 / ext4 defaults,errors=remount-ro 0 1\nPARTUUID=$disk_id-01 /boot/firmware vfat defaults,umask=0077 0 2\n' > \"\$1/etc/fstab\"" \
     --customize-hook="tar -C '$stage' -cf - . | tar -C \"\$1\" -xf - --no-same-owner --no-overwrite-dir" \
-    --customize-hook='chroot "$1" /opt/shopper-edge/install.sh' \
+    --customize-hook='chroot "$1" env SYSTEMD_OFFLINE=1 /opt/shopper-edge/install.sh' \
     --customize-hook="install -m 0644 '$here/shopper-edge-firstboot.service' \"\$1/usr/lib/systemd/system/\"" \
     --customize-hook='chroot "$1" systemctl enable shopper-edge-firstboot.service' \
     "$@"
