@@ -93,6 +93,12 @@ def card(tmp_path_factory):
         assert hashlib.file_digest(f, "sha256").hexdigest() == expected
     with open(card, "r+b") as f:
         f.truncate(CARD_BYTES)
+    # Emulation only: on this loaded host the kernel's IO-APIC timer check fails now and then
+    # under TCG (a panic at 0.04 s); a real box never runs that slowly.
+    entry = directory / "shopper-edge.conf"
+    assert mtools("mcopy", card, "::/loader/entries/shopper-edge.conf", str(entry)).returncode == 0
+    entry.write_text(entry.read_text().replace(" rw ", " rw no_timer_check "))
+    assert mtools("mcopy", card, "-o", str(entry), "::/loader/entries/").returncode == 0
     return card
 
 
@@ -118,7 +124,7 @@ def config(store, camera, tmp_path_factory) -> Path:
 
 def test_1_an_invalid_config_leaves_the_box_up_counting_nothing(card, board, config, store):
     # What the image carries on the card: the template the installer edits.
-    assert fat_files(card) == ["device.yaml", "secrets"]
+    assert fat_files(card) == ["device.yaml", "secrets/"]
     raw = yaml.safe_load(config.read_text())
     raw["cameras"][0]["fps"] = "five"
     directory = config.parent
