@@ -41,10 +41,17 @@ mkdir -p "$work"
 # install.sh from the staged wheelhouse (the venv is built for the board's architecture;
 # SYSTEMD_OFFLINE: systemctl does not see mmdebstrap's chroot as one), the first-boot service
 # enabled; the cameras are enabled by it once a config is on the card.
-# Debian's raspi-firmware writes cmdline.txt from /etc/default/raspi-firmware's ROOTPART when
-# a kernel is installed: point it at our root partition and run its kernel hook again.
+# Debian's raspi-firmware copies the firmware, kernel, initrd and device trees to
+# /boot/firmware and writes config.txt and cmdline.txt (root from /etc/default/raspi-firmware's
+# ROOTPART) when a kernel is installed, and refuses when /boot/firmware is not a mount point:
+# a bind mount of the folder onto itself while the packages install, then its kernel hook
+# again with our root partition.
 set --
-[ "$board" = rpi4 ] && set -- --customize-hook="sed -i 's|^#\\?ROOTPART=.*|ROOTPART=PARTUUID=$disk_id-02|' \"\$1/etc/default/raspi-firmware\" && chroot \"\$1\" sh -c 'for k in /boot/vmlinuz-*; do /etc/kernel/postinst.d/z50-raspi-firmware \${k#/boot/vmlinuz-}; done'"
+if [ "$board" = rpi4 ]; then
+    set -- --essential-hook='mkdir -p "$1/boot/firmware" && mount --bind "$1/boot/firmware" "$1/boot/firmware"' \
+        --customize-hook="sed -i 's|^#\\?ROOTPART=.*|ROOTPART=PARTUUID=$disk_id-02|' \"\$1/etc/default/raspi-firmware\" && chroot \"\$1\" sh -c 'for k in /boot/vmlinuz-*; do /etc/kernel/postinst.d/z50-raspi-firmware \${k#/boot/vmlinuz-}; done'" \
+        --customize-hook='umount "$1/boot/firmware"'
+fi
 "$here/debian-root.sh" "$arch" "$root" \
     --include="$extra,cloud-guest-utils,dosfstools,e2fsprogs" \
     --customize-hook='echo shopper-edge > "$1/etc/hostname"; echo "127.0.1.1	shopper-edge" >> "$1/etc/hosts"' \
