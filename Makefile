@@ -10,7 +10,7 @@ CONFIG ?= examples/caviar-front.yaml
 CLIP ?= ../shared/data/caviar_front/clips/OneLeaveShopReenter1front.mpg
 
 .PHONY: install models demo test bench bench-hq lint clean system-deps stage deploy uninstall check-host \
-  twin-deps twin twin-stop twin-test image flash binfmt
+  twin-deps twin twin-stop twin-test image image-deps flash binfmt
 
 # Device install (docs in `make stage` below): the tree to lay out, the device's config, the
 # models to ship (names in models/manifest.yaml; empty: all), and the device's pip platform
@@ -176,6 +176,11 @@ image: $(if $(filter arm64,$(BOARD_ARCH)),binfmt)
 	  DEVICE_CONFIG=$(DEVICE_CONFIG) MODELS="$(MODELS)" \
 	  PLATFORM="$(if $(filter arm64,$(BOARD_ARCH)),$(ARM64_PLATFORM),$(PLATFORM))"
 	tools/image/build-image.sh $(BOARD) var/image/stage-$(BOARD_ARCH) var/image/$(BOARD)
+
+# What make image, make flash and the image's boot tests need on the build machine (Debian).
+image-deps: twin-deps
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  dosfstools mtools fdisk bmap-tools zstd ovmf qemu-efi-aarch64 >/dev/null
 
 # Running arm64 programs (the packages' maintainer scripts, pip) on an x86 host: qemu-user
 # through binfmt_misc, registered here when missing (as root).

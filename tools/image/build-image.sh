@@ -24,6 +24,11 @@ esac
 [ -f "$stage/opt/shopper-edge/install.sh" ] || {
     echo "build-image.sh: $stage is not a make stage tree (no opt/shopper-edge/install.sh)" >&2
     exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "build-image.sh: run as root (mmdebstrap --mode=root)" >&2; exit 2; }
+for tool in mmdebstrap mkfs.fat mcopy mke2fs sfdisk bmaptool zstd; do
+    command -v "$tool" >/dev/null || {
+        echo "build-image.sh: $tool is missing: sudo make image-deps" >&2; exit 2; }
+done
 started=$(date +%s)
 export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$here" log -1 --format=%ct)}"
 # Constants, so that two builds give the same partition table and filesystems.
