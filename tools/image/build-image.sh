@@ -50,10 +50,11 @@ mkdir -p "$work"
 # /boot/firmware and writes config.txt and cmdline.txt (root from /etc/default/raspi-firmware's
 # ROOTPART) when a kernel is installed, and refuses when /boot/firmware is not a mount point:
 # a bind mount of the folder onto itself while the packages install, then its kernel hook
-# again with our root partition.
+# again with our root partition. raspi-firmware is in Debian's non-free-firmware component.
 set --
 if [ "$board" = rpi4 ]; then
-    set -- --essential-hook='mkdir -p "$1/boot/firmware" && mount --bind "$1/boot/firmware" "$1/boot/firmware"' \
+    set -- --components=main,non-free-firmware \
+        --essential-hook='mkdir -p "$1/boot/firmware" && mount --bind "$1/boot/firmware" "$1/boot/firmware"' \
         --customize-hook="sed -i 's|^#\\?ROOTPART=.*|ROOTPART=PARTUUID=$disk_id-02|' \"\$1/etc/default/raspi-firmware\" && chroot \"\$1\" sh -c 'for k in /boot/vmlinuz-*; do /etc/kernel/postinst.d/z50-raspi-firmware \${k#/boot/vmlinuz-}; done'" \
         --customize-hook='umount "$1/boot/firmware"'
 fi
