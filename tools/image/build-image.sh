@@ -39,6 +39,8 @@ boot_mb=256
 name=shopper-edge-$board
 work=$out.tmp
 root=$work/root
+# A failed rpi4 build can leave its bind mount (below): never delete through it.
+if mountpoint -q "$root/boot/firmware" 2>/dev/null; then umount "$root/boot/firmware"; fi
 rm -rf "$work"
 mkdir -p "$work"
 
