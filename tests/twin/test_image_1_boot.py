@@ -31,9 +31,10 @@ _spec = importlib.util.spec_from_file_location("image_boot", REPO / "tools" / "i
 image_boot = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(image_boot)
 
-# IMAGE_BOARD=generic-arm64: the same under qemu-system-aarch64 (much slower: docs/image.md).
+# IMAGE_BOARD=generic-arm64: the same under qemu-system-aarch64 (much slower: docs/image.md);
+# IMAGE_BOARD=rpi4: the Pi image's own kernel booted directly (tools/image/boot.py --pi).
 BOARD = os.environ.get("IMAGE_BOARD", "generic-amd64")
-ARCH = BOARD.removeprefix("generic-")
+ARCH = "amd64" if BOARD == "generic-amd64" else "arm64"
 BUILT = REPO / "var" / "image" / BOARD / f"shopper-edge-{BOARD}.img.zst"
 CARD_BYTES = 4 * 1024 ** 3  # the card is bigger than the image: the first boot grows the root
 FAT = "@@1M"  # mtools: the FAT partition starts at 1 MiB (tools/image/build-image.sh)
@@ -112,7 +113,7 @@ def board(card):
     boards = []
 
     def boot() -> image_boot.Board:
-        b = image_boot.Board(card, card.parent / "run", ARCH).start()
+        b = image_boot.Board(card, card.parent / "run", ARCH, pi=BOARD == "rpi4").start()
         boards.append(b)
         return b
 
