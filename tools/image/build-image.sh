@@ -39,8 +39,13 @@ boot_mb=256
 name=shopper-edge-$board
 work=$out.tmp
 root=$work/root
-# A failed rpi4 build can leave its bind mount (below): never delete through it.
-if mountpoint -q "$root/boot/firmware" 2>/dev/null; then umount "$root/boot/firmware"; fi
+# A killed mmdebstrap can leave mounts in its root (/proc, /sys, the host's /dev/shm bound in,
+# rpi4's /boot/firmware below): never delete through them.
+if [ -d "$work" ] && findmnt -rn -o TARGET | grep -q "^$(realpath "$work")/"; then
+    echo "build-image.sh: a killed build left mounts under $work: unmount them first" \
+        "(findmnt | grep $work)" >&2
+    exit 2
+fi
 rm -rf "$work"
 mkdir -p "$work"
 
