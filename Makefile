@@ -10,7 +10,7 @@ CONFIG ?= examples/caviar-front.yaml
 CLIP ?= ../shared/data/caviar_front/clips/OneLeaveShopReenter1front.mpg
 
 .PHONY: install models demo test bench bench-hq lint clean system-deps stage deploy uninstall check-host \
-  twin-deps twin twin-stop twin-test
+  twin-deps twin twin-stop twin-test image image-deps flash binfmt
 
 # Device install (docs in `make stage` below): the tree to lay out, the device's config, the
 # models to ship (names in models/manifest.yaml; empty: all), and the device's pip platform
@@ -167,6 +167,39 @@ twin-stop:
 
 twin-test: models
 	$(BIN)/python -m pytest -q -m twin tests/twin
+
+# The flashable image (docs/image.md): make image BOARD=generic-amd64|generic-arm64|rpi4
+# [DEVICE_CONFIG=...] stages the appliance for the board's architecture and builds
+# var/image/BOARD/shopper-edge-BOARD.img.zst (+ .sha256, .bmap, .manifest) with mmdebstrap
+# (as root, like the twin). The config becomes shopper-edge/device.yaml on the card's FAT
+# partition, for the installer to edit. An arm64 board on an x86 host needs binfmt_misc.
+BOARD ?= generic-amd64
+BOARD_ARCH = $(if $(filter generic-amd64,$(BOARD)),amd64,arm64)
+ARM64_PLATFORM = manylinux2014_aarch64 manylinux_2_27_aarch64 manylinux_2_28_aarch64
+image: $(if $(filter arm64,$(BOARD_ARCH)),binfmt)
+	@case "$(BOARD)" in generic-amd64|generic-arm64|rpi4) ;; *) \
+	  echo "make image: BOARD must be generic-amd64, generic-arm64 or rpi4, not '$(BOARD)'" >&2; \
+	  exit 2;; esac
+	$(MAKE) --no-print-directory stage DESTDIR=var/image/stage-$(BOARD_ARCH) \
+	  DEVICE_CONFIG=$(DEVICE_CONFIG) MODELS="$(MODELS)" \
+	  PLATFORM="$(if $(filter arm64,$(BOARD_ARCH)),$(ARM64_PLATFORM),$(PLATFORM))"
+	tools/image/build-image.sh $(BOARD) var/image/stage-$(BOARD_ARCH) var/image/$(BOARD)
+
+# What make image, make flash and the image's boot tests need on the build machine (Debian).
+image-deps: twin-deps
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	  dosfstools mtools fdisk bmap-tools zstd ovmf qemu-efi-aarch64 >/dev/null
+
+# Running arm64 programs (the packages' maintainer scripts, pip) on an x86 host: qemu-user
+# through binfmt_misc, registered here when missing (as root).
+binfmt:
+	tools/image/binfmt.sh
+
+# make flash IMAGE=var/image/BOARD/shopper-edge-BOARD.img.zst DEVICE=/dev/sdX [FORCE=yes]:
+# refuses a mounted device, the running system's disk and one over 256 GB (unless FORCE=yes),
+# writes, then reads back and compares with the image's sha256.
+flash:
+	tools/image/flash.sh $(if $(filter yes,$(FORCE)),--force) "$(IMAGE)" "$(DEVICE)"
 
 check-host:
 	@test -n "$(HOST)" || { echo "make $(MAKECMDGOALS): needs HOST=user@device" >&2; exit 2; }

@@ -2,40 +2,27 @@
 # Builds the device twin's disk image from Debian packages only (mmdebstrap, no loop mounts):
 #   tools/twin/build-image.sh ARCH OUTDIR      (ARCH: amd64 or arm64; run as root)
 # OUTDIR gets disk.qcow2 (ext4 root, Debian 12), vmlinuz, initrd.img and the ssh key made for
-# this image (id_ed25519). The caller (tools/twin/twin.py) keys OUTDIR by a hash of this file.
+# this image (id_ed25519). The caller (tools/twin/twin.py) keys OUTDIR by a hash of this file
+# and of tools/image/debian-root.sh.
 set -eu
 arch=$1
 out=$2
-case $arch in
-    amd64) kernel=linux-image-amd64 ;;
-    arm64) kernel=linux-image-arm64 ;;
-    *) echo "build-image.sh: ARCH must be amd64 or arm64, not $arch" >&2; exit 2 ;;
-esac
-mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
-# What a Debian 12 / Raspberry Pi OS 12 camera box has, and what the installer needs on it
-# (python3-venv, sudo for the deploying user, rsync, ffmpeg: it decodes the cameras' files
-# and streams); systemd-networkd for user networking.
-packages=systemd,systemd-sysv,systemd-timesyncd,systemd-coredump,udev,dbus,kmod,$kernel
-packages=$packages,initramfs-tools,openssh-server,sudo,rsync,python3.11,python3-venv
-packages=$packages,iproute2,procps,less,ffmpeg
-
 work=$out.tmp
 rm -rf "$work"
 mkdir -p "$work"
 ssh-keygen -q -t ed25519 -N '' -C "shopper-edge twin" -f "$work/id_ed25519"
 
-# The hooks run on the host with the new root as $1.
-mmdebstrap --variant=apt --mode=root --architectures="$arch" --include="$packages" \
+# The Debian root shared with the flashable image (tools/image/debian-root.sh), plus what
+# deploying over ssh needs (sudo for the deploying user, rsync). The hooks run on the host
+# with the new root as $1.
+sh "$(dirname "$0")/../image/debian-root.sh" "$arch" "$work/root" --include=sudo,rsync \
     --customize-hook='echo twin > "$1/etc/hostname"; echo "127.0.1.1 twin" >> "$1/etc/hosts"' \
     --customize-hook='echo "/dev/vda / ext4 defaults,errors=remount-ro 0 1" > "$1/etc/fstab"' \
-    --customize-hook='printf "[Match]\nName=e*\n[Network]\nDHCP=yes\n" > "$1/etc/systemd/network/20-wired.network"' \
-    --customize-hook='chroot "$1" systemctl enable systemd-networkd systemd-timesyncd ssh' \
     --customize-hook='mkdir -p "$1/etc/systemd/timesyncd.conf.d"; printf "[Time]\nNTP=10.0.2.2\n" > "$1/etc/systemd/timesyncd.conf.d/twin.conf"' \
     --customize-hook='chroot "$1" useradd -m -s /bin/bash -G sudo twin' \
     --customize-hook='echo "twin ALL=(ALL) NOPASSWD: ALL" > "$1/etc/sudoers.d/twin"; chmod 0440 "$1/etc/sudoers.d/twin"' \
     --customize-hook="install -d -m 0700 -o 1000 -g 1000 \"\$1/home/twin/.ssh\" && install -m 0600 -o 1000 -g 1000 $work/id_ed25519.pub \"\$1/home/twin/.ssh/authorized_keys\"" \
-    --customize-hook='cp "$1"/boot/vmlinuz-* '"$work"'/vmlinuz; cp "$1"/boot/initrd.img-* '"$work"'/initrd.img' \
-    bookworm "$work/root" "$mirror"
+    --customize-hook='cp "$1"/boot/vmlinuz-* '"$work"'/vmlinuz; cp "$1"/boot/initrd.img-* '"$work"'/initrd.img'
 
 # An ext4 image filled from the directory (mke2fs -d), then qcow2 so that each boot can run
 # on a throwaway overlay and a power cut leaves the cached image untouched.

@@ -6,9 +6,10 @@
     python3 tools/twin/twin.py binfmt --arch arm64   (root: let this kernel run aarch64 binaries)
 
 The image is cached under var/twin/<arch>-<recipe hash>/ (rebuilt only when
-tools/twin/build-image.sh changes); each start boots a fresh copy-on-write overlay of it in
-var/twin/<arch>/ unless --keep (boot the overlay as the last run left it: a power cut's
-disk). `kill` is a power cut (SIGKILL to qemu); `stop` lets qemu close its disk.
+tools/twin/build-image.sh or tools/image/debian-root.sh changes); each start boots a fresh
+copy-on-write overlay of it in var/twin/<arch>/ unless --keep (boot the overlay as the last
+run left it: a power cut's disk). `kill` is a power cut (SIGKILL to qemu); `stop` lets
+qemu close its disk.
 Standard library only: it runs before any virtual environment exists.
 """
 
@@ -27,6 +28,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPE = REPO / "tools" / "twin" / "build-image.sh"
+DEBIAN_ROOT = REPO / "tools" / "image" / "debian-root.sh"  # the recipe's shared part
 TWIN = REPO / "var" / "twin"
 BOOT_TIMEOUT = {"amd64": 300, "arm64": 900}  # seconds to ssh under emulation on a busy host
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
@@ -34,7 +36,8 @@ BINFMT_CONF = Path("/usr/lib/binfmt.d/qemu-aarch64.conf")  # from qemu-user-stat
 
 
 def image_dir(arch: str) -> Path:
-    digest = hashlib.sha256(RECIPE.read_bytes() + arch.encode()).hexdigest()[:12]
+    recipe = RECIPE.read_bytes() + DEBIAN_ROOT.read_bytes()
+    digest = hashlib.sha256(recipe + arch.encode()).hexdigest()[:12]
     return TWIN / f"{arch}-{digest}"
 
 

@@ -1,0 +1,199 @@
+"""Boot of a flashed card (tools/image): takes what the installer dropped on the boot partition.
+
+The installer edits `shopper-edge/device.yaml` on the card's FAT partition and puts the
+secrets (MQTT password, client key) in `shopper-edge/secrets/` and any certificate (the
+store's CA) in `shopper-edge/`. At every boot (shopper-edge-firstboot.service, before ssh and
+the cameras) this moves them to the same paths under /etc/shopper-edge, secrets 0600 owned by
+the service user, the rest 0640 root:service group, and deletes them from the FAT partition
+after overwriting them (a FAT partition has no owners or modes: anyone reading the card could
+read them). A valid config then names the cameras to start and the hostname; a missing or
+invalid one is one line in the journal, the box stays up and counts nothing, and the invalid
+file stays on the card to be corrected. Also: fresh ssh host keys where the image has none,
+and the root filesystem grown to the whole card.
+
+    python -m appliance.device.firstboot [--boot DIR] [--etc DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pwd
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from appliance.errors import ApplianceError
+
+BOOT_DROP = Path("/boot/firmware/shopper-edge")
+ETC = Path("/etc/shopper-edge")
+SERVICE_USER = "shopper-edge"
+CONFIG = "device.yaml"
+
+
+def wipe(path: Path) -> None:
+    """Overwrites a file with zeros before deleting it: FAT rewrites a file's clusters in
+    place, so the secret's bytes are not left in free space (best effort on flash media)."""
+    size = path.stat().st_size
+    with open(path, "r+b") as f:
+        f.write(bytes(size))
+        f.flush()
+        os.fsync(f.fileno())
+    path.unlink()
+
+
+def move_drop(drop: Path, etc: Path, uid: int, gid: int) -> Path | None:
+    """Moves every dropped file but device.yaml from `drop` to `etc` (secrets/ 0600 uid:gid,
+    others 0640 root:gid, folders 0750 root:gid) and wipes it from `drop`. Returns the
+    dropped device.yaml, still in `drop` (it is checked before it replaces the device's)."""
+    if not drop.is_dir():
+        return None
+    config = None
+    for source in sorted(p for p in drop.rglob("*") if p.is_file()):
+        relative = source.relative_to(drop)
+        if relative == Path(CONFIG):
+            config = source
+            continue
+        secret = relative.parts[0] == "secrets"
+        target = etc / relative
+        for folder in reversed(target.relative_to(etc).parents[:-1]):
+            made = etc / folder
+            made.mkdir(mode=0o750, exist_ok=True)
+            os.chown(made, 0 if os.geteuid() == 0 else -1, gid)
+            made.chmod(0o750)
+        install(source, target, 0o600 if secret else 0o640, uid if secret else 0, gid)
+        wipe(source)
+    for folder in sorted((p for p in drop.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    return config
+
+
+def install(source: Path, target: Path, mode: int, uid: int, gid: int) -> None:
+    """Writes a copy with its owner and mode set before any byte is in it."""
+    temporary = target.with_name(f".{target.name}.new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchown(fd, uid if os.geteuid() == 0 else -1, gid)
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb", closefd=False) as f:
+            f.write(source.read_bytes())
+            f.flush()
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    temporary.replace(target)
+
+
+def take_config(dropped: Path, etc: Path, gid: int) -> tuple[str, ...]:
+    """Checks a dropped device.yaml as the cameras will read it (its secrets and
+    certificates already under etc), installs it and the camera ids, wipes it from the card
+    and returns the camera ids. An invalid one raises ConfigError and stays on the card."""
+    from appliance.device.config import load_config
+    from appliance.device.limits import check_limits
+
+    target = etc / CONFIG
+    config = load_config(dropped)
+    check_limits(config)
+    install(dropped, target, 0o640, 0, gid)
+    ids = tuple(c.id for c in config.cameras)
+    install_text(etc / "cameras", "".join(f"{i}\n" for i in ids), gid)
+    wipe(dropped)
+    return ids
+
+
+def install_text(target: Path, text: str, gid: int) -> None:
+    temporary = target.with_name(f".{target.name}.txt")
+    temporary.write_text(text)
+    try:
+        install(temporary, target, 0o640, 0, gid)
+    finally:
+        temporary.unlink()
+
+
+def hostname_for(store_id: str) -> str:
+    """The box's hostname: its store's id, as a DNS label."""
+    label = re.sub(r"[^a-z0-9-]+", "-", store_id.lower()).strip("-")
+    return f"shopper-{label}"[:63].rstrip("-")
+
+
+def set_hostname(name: str, etc_root: Path = Path("/etc")) -> None:
+    (etc_root / "hostname").write_text(name + "\n")
+    hosts = etc_root / "hosts"
+    lines = [line for line in hosts.read_text().splitlines() if not line.startswith("127.0.1.1")]
+    hosts.write_text("\n".join(lines + [f"127.0.1.1\t{name}"]) + "\n")
+    socket.sethostname(name)
+
+
+def fresh_ssh_host_keys() -> None:
+    """The image carries no host keys (every card would share them): make this box's."""
+    if not list(Path("/etc/ssh").glob("ssh_host_*_key")):
+        subprocess.run(["ssh-keygen", "-A"], check=True, capture_output=True)
+        print("firstboot: new ssh host keys", flush=True)
+
+
+def grow_root() -> None:
+    """The root partition and its ext4 to the end of the card (growpart: NOCHANGE is 1)."""
+    source = subprocess.run(["findmnt", "-no", "SOURCE", "/"], capture_output=True,
+                            text=True, check=True).stdout.strip()
+    part = Path("/sys/class/block") / Path(source).name
+    if not (part / "partition").exists():
+        return
+    disk = "/dev/" + part.resolve().parent.name
+    number = (part / "partition").read_text().strip()
+    grown = subprocess.run(["growpart", disk, number], capture_output=True, text=True)
+    if grown.returncode == 0:
+        subprocess.run(["resize2fs", source], check=True, capture_output=True)
+        print(f"firstboot: root filesystem grown: {grown.stdout.strip()}", flush=True)
+    elif "NOCHANGE" not in grown.stdout:
+        print(f"firstboot: growpart {disk} {number}: {grown.stdout.strip()} "
+              f"{grown.stderr.strip()}", flush=True)
+
+
+def start_cameras(ids: tuple[str, ...]) -> None:
+    """As install.sh: one enabled instance per camera id, others disabled, all started."""
+    wants = Path("/etc/systemd/system/shopper-edge.target.wants")
+    for link in wants.glob("shopper-edge@*.service"):
+        if link.name.removeprefix("shopper-edge@").removesuffix(".service") not in ids:
+            subprocess.run(["systemctl", "disable", "--now", link.name], check=True)
+    units = [f"shopper-edge@{i}.service" for i in ids]
+    subprocess.run(["systemctl", "enable", "shopper-edge.target", *units], check=True,
+                   capture_output=True)
+    subprocess.run(["systemctl", "restart", "--no-block", *units], check=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shopper-edge-firstboot",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--boot", type=Path, default=BOOT_DROP)
+    parser.add_argument("--etc", type=Path, default=ETC)
+    args = parser.parse_args(argv)
+    fresh_ssh_host_keys()
+    grow_root()
+    gid = pwd.getpwnam(SERVICE_USER).pw_gid
+    uid = pwd.getpwnam(SERVICE_USER).pw_uid
+    dropped = move_drop(args.boot, args.etc, uid, gid)
+    if dropped is None:
+        if not (args.etc / CONFIG).exists():
+            print(f"firstboot: no device config: put {CONFIG} in {args.boot} on the boot "
+                  "partition and reboot; counting nothing", flush=True)
+        return 0  # the cameras already enabled start as on any boot
+    try:
+        ids = take_config(dropped, args.etc, gid)
+    except ApplianceError as error:
+        print(f"firstboot: {error}; counting nothing", flush=True)
+        start_cameras(())
+        return 0
+    from appliance.device.config import load_config
+
+    set_hostname(hostname_for(load_config(args.etc / CONFIG).store_id))
+    start_cameras(ids)
+    print(f"firstboot: {args.etc / CONFIG} installed, hostname {socket.gethostname()}, "
+          f"cameras {' '.join(ids)}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The flashed card's boot (appliance/device/firstboot.py) against a directory tree: what the
+installer drops on the FAT partition moves to /etc/shopper-edge with its owners and modes and
+is gone from the card; a valid config names the cameras, an invalid one counts nothing and
+stays on the card to be corrected, its secrets moved all the same."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+import yaml
+
+from appliance.device.firstboot import hostname_for, move_drop, take_config
+from appliance.errors import ConfigError
+
+# As root (the service), files get the service user's ids; otherwise this user's.
+UID, GID = (4242, 4343) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+
+
+@pytest.fixture
+def card(tmp_path, write_config):
+    """boot/shopper-edge as an installer leaves it; etc/ as the image has it (empty)."""
+    drop = tmp_path / "boot" / "shopper-edge"
+    (drop / "secrets").mkdir(parents=True)
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (drop / "secrets" / "mqtt.password").write_text("front-secret\n")
+    (drop / "secrets" / "client.key").write_text("-----BEGIN PRIVATE KEY-----\n")
+    (drop / "store-ca.crt").write_text("-----BEGIN CERTIFICATE-----\n")
+    config = yaml.safe_load(write_config().read_text())
+    config["outputs"] = {"jsonl": None, "mqtt": {
+        "host": "broker.store.lan", "username": "dev-front",
+        "password_file": str(etc / "secrets" / "mqtt.password")}}
+    config["store_id"] = "Store_0042"
+    (drop / "device.yaml").write_text(yaml.safe_dump(config))
+    return drop, etc
+
+
+def mode_owner(path: Path) -> tuple[int, int, int]:
+    info = path.stat()
+    return stat.S_IMODE(info.st_mode), info.st_uid, info.st_gid
+
+
+def test_secrets_and_certificates_move_with_their_modes_and_leave_the_card(card):
+    drop, etc = card
+    config = move_drop(drop, etc, UID, GID)
+    assert config == drop / "device.yaml"
+    root = 0 if os.geteuid() == 0 else os.getuid()
+    assert (etc / "secrets" / "mqtt.password").read_text() == "front-secret\n"
+    assert mode_owner(etc / "secrets" / "mqtt.password") == (0o600, UID, GID)
+    assert mode_owner(etc / "secrets" / "client.key") == (0o600, UID, GID)
+    assert mode_owner(etc / "secrets") == (0o750, root, GID)
+    assert mode_owner(etc / "store-ca.crt") == (0o640, root, GID)
+    # Only the config is left on the card, until it is checked.
+    assert sorted(p.name for p in drop.rglob("*")) == ["device.yaml"]
+
+
+def test_a_valid_config_is_installed_with_its_camera_ids_and_leaves_the_card(card):
+    drop, etc = card
+    dropped = move_drop(drop, etc, UID, GID)
+    text = dropped.read_text()
+    assert take_config(dropped, etc, GID) == ("front",)
+    assert (etc / "device.yaml").read_text() == text
+    root = 0 if os.geteuid() == 0 else os.getuid()
+    assert mode_owner(etc / "device.yaml") == (0o640, root, GID)
+    assert (etc / "cameras").read_text() == "front\n"
+    assert not dropped.exists()
+
+
+def test_an_invalid_config_raises_one_line_and_stays_on_the_card(card):
+    drop, etc = card
+    raw = yaml.safe_load((drop / "device.yaml").read_text())
+    raw["cameras"][0]["fps"] = -5
+    (drop / "device.yaml").write_text(yaml.safe_dump(raw))
+    dropped = move_drop(drop, etc, UID, GID)
+    with pytest.raises(ConfigError) as error:
+        take_config(dropped, etc, GID)
+    assert "fps" in str(error.value) and "\n" not in str(error.value)
+    assert dropped.exists()
+    assert not (etc / "device.yaml").exists() and not (etc / "cameras").exists()
+    # ... but its secrets are not left on the card.
+    assert not (drop / "secrets").exists()
+    assert (etc / "secrets" / "mqtt.password").exists()
+
+
+def test_a_config_naming_a_secret_the_installer_forgot_is_invalid(card):
+    drop, etc = card
+    (drop / "secrets" / "mqtt.password").unlink()
+    dropped = move_drop(drop, etc, UID, GID)
+    with pytest.raises(ConfigError, match="password_file"):
+        take_config(dropped, etc, GID)
+
+
+def test_nothing_dropped_is_nothing_to_do(tmp_path):
+    assert move_drop(tmp_path / "boot" / "shopper-edge", tmp_path, UID, GID) is None
+
+
+def test_hostname_is_the_store_id_as_a_dns_label():
+    assert hostname_for("Store_0042") == "shopper-store-0042"
+    assert hostname_for("x" * 80) == "shopper-" + "x" * 55

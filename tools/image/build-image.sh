@@ -1,0 +1,146 @@
+#!/bin/sh
+# Builds a flashable disk image of a shopper-edge device (run by `make image`, as root):
+#   tools/image/build-image.sh BOARD STAGE OUTDIR
+# BOARD: generic-amd64 or generic-arm64 (EFI: systemd-boot on the FAT partition) or rpi4
+# (Debian's raspi-firmware: the Pi's boot firmware, config.txt and cmdline.txt on the FAT
+# partition). STAGE is a `make stage` tree for the board's architecture; its device.yaml
+# becomes the template the installer edits on the card (shopper-edge/device.yaml).
+# OUTDIR gets shopper-edge-BOARD.img.zst, .img.sha256 (the raw image), .img.zst.sha256, .bmap
+# and .manifest (every package and file hash, also inside the image at
+# /usr/share/shopper-edge/image-manifest.txt). Same inputs, same manifest: SOURCE_DATE_EPOCH
+# (default: the last commit's time) fixes the timestamps, the UUIDs are constants.
+set -eu
+board=$1
+stage=$(realpath "$2")
+out=$3
+here=$(dirname "$(realpath "$0")")
+case $board in
+    generic-amd64) arch=amd64; extra=systemd-boot; console=ttyS0; efi=BOOTX64.EFI ;;
+    generic-arm64) arch=arm64; extra=systemd-boot; console=ttyAMA0; efi=BOOTAA64.EFI ;;
+    rpi4) arch=arm64; extra=raspi-firmware ;;
+    *) echo "build-image.sh: BOARD must be generic-amd64, generic-arm64 or rpi4, not $board" >&2
+       exit 2 ;;
+esac
+[ -f "$stage/opt/shopper-edge/install.sh" ] || {
+    echo "build-image.sh: $stage is not a make stage tree (no opt/shopper-edge/install.sh)" >&2
+    exit 2; }
+[ "$(id -u)" -eq 0 ] || { echo "build-image.sh: run as root (mmdebstrap --mode=root)" >&2; exit 2; }
+for tool in mmdebstrap mkfs.fat mcopy mke2fs sfdisk bmaptool zstd; do
+    command -v "$tool" >/dev/null || {
+        echo "build-image.sh: $tool is missing: sudo make image-deps" >&2; exit 2; }
+done
+started=$(date +%s)
+export SOURCE_DATE_EPOCH="${SOURCE_DATE_EPOCH:-$(git -C "$here" log -1 --format=%ct)}"
+# Constants, so that two builds give the same partition table and filesystems.
+disk_id=5e0e0001
+root_uuid=5e0e0001-0000-4000-8000-000000000002
+fat_id=5E0E0001
+boot_mb=256
+name=shopper-edge-$board
+work=$out.tmp
+root=$work/root
+# A killed mmdebstrap can leave mounts in its root (/proc, /sys, the host's /dev/shm bound in,
+# rpi4's /boot/firmware below): never delete through them.
+if [ -d "$work" ] && findmnt -rn -o TARGET | grep -q "^$(realpath "$work")/"; then
+    echo "build-image.sh: a killed build left mounts under $work: unmount them first" \
+        "(findmnt | grep $work)" >&2
+    exit 2
+fi
+rm -rf "$work"
+mkdir -p "$work"
+
+# The OS (the twin's recipe, tools/image/debian-root.sh), the appliance installed by its own
+# install.sh from the staged wheelhouse (the venv is built for the board's architecture;
+# SYSTEMD_OFFLINE: systemctl does not see mmdebstrap's chroot as one), the first-boot service
+# enabled; the cameras are enabled by it once a config is on the card.
+# Debian's raspi-firmware copies the firmware, kernel, initrd and device trees to
+# /boot/firmware and writes config.txt and cmdline.txt (root from /etc/default/raspi-firmware's
+# ROOTPART) when a kernel is installed, and refuses when /boot/firmware is not a mount point:
+# a bind mount of the folder onto itself while the packages install, then its kernel hook
+# again with our root partition. raspi-firmware is in Debian's non-free-firmware component.
+set --
+if [ "$board" = rpi4 ]; then
+    set -- --components=main,non-free-firmware \
+        --essential-hook='mkdir -p "$1/boot/firmware" && mount --bind "$1/boot/firmware" "$1/boot/firmware"' \
+        --customize-hook="sed -i 's|^#\\?ROOTPART=.*|ROOTPART=PARTUUID=$disk_id-02|' \"\$1/etc/default/raspi-firmware\" && chroot \"\$1\" sh -c 'for k in /boot/vmlinuz-*; do /etc/kernel/postinst.d/z50-raspi-firmware \${k#/boot/vmlinuz-}; done'" \
+        --customize-hook='umount "$1/boot/firmware"'
+fi
+"$here/debian-root.sh" "$arch" "$root" \
+    --include="$extra,cloud-guest-utils,dosfstools,e2fsprogs" \
+    --customize-hook='echo shopper-edge > "$1/etc/hostname"; echo "127.0.1.1	shopper-edge" >> "$1/etc/hosts"' \
+    --customize-hook="printf 'PARTUUID=$disk_id-02 / ext4 defaults,errors=remount-ro 0 1\nPARTUUID=$disk_id-01 /boot/firmware vfat defaults,umask=0077 0 2\n' > \"\$1/etc/fstab\"" \
+    --customize-hook="tar -C '$stage' -cf - . | tar -C \"\$1\" -xf - --no-same-owner --no-overwrite-dir" \
+    --customize-hook='chroot "$1" env SYSTEMD_OFFLINE=1 /opt/shopper-edge/install.sh' \
+    --customize-hook="install -m 0644 '$here/shopper-edge-firstboot.service' \"\$1/usr/lib/systemd/system/\"" \
+    --customize-hook='chroot "$1" systemctl enable shopper-edge-firstboot.service' \
+    "$@"
+
+# No camera until the installer's config arrives: the staged config is the card's template.
+mkdir -p "$root/boot/firmware/shopper-edge/secrets"
+mv "$root/etc/shopper-edge/device.yaml" "$root/boot/firmware/shopper-edge/device.yaml"
+rm -f "$root/etc/shopper-edge/cameras" "$root"/etc/systemd/system/shopper-edge.target.wants/shopper-edge@*.service
+# Nothing of this build or this machine: every box makes its own host keys and machine id.
+rm -f "$root"/etc/ssh/ssh_host_* "$root/var/lib/dbus/machine-id" "$root/var/cache/ldconfig/aux-cache"
+: > "$root/etc/machine-id"
+find "$root/var/log" "$root/var/cache/apt" "$root/var/lib/apt/lists" -type f -delete
+rm -f "$root"/var/cache/debconf/*-old "$root"/var/lib/dpkg/*-old "$root/root/.bash_history"
+
+if [ "$board" != rpi4 ]; then  # EFI: systemd-boot loads the kernel from the FAT partition
+    efidir=$root/boot/firmware/EFI/BOOT
+    mkdir -p "$efidir" "$root/boot/firmware/loader/entries"
+    cp "$root"/usr/lib/systemd/boot/efi/systemd-boot*.efi "$efidir/$efi"
+    cp "$root"/boot/vmlinuz-* "$root/boot/firmware/vmlinuz"
+    cp "$root"/boot/initrd.img-* "$root/boot/firmware/initrd.img"
+    printf 'default shopper-edge.conf\ntimeout 0\n' > "$root/boot/firmware/loader/loader.conf"
+    printf 'title shopper-edge\nlinux /vmlinuz\ninitrd /initrd.img\noptions root=PARTUUID=%s-02 rootwait rw console=tty1 console=%s\n' \
+        "$disk_id" "$console" > "$root/boot/firmware/loader/entries/shopper-edge.conf"
+fi
+
+# The manifest: every package, then every file's hash (the FAT partition's under
+# boot/firmware), then every symlink; timestamps clamped to SOURCE_DATE_EPOCH.
+manifest=$root/usr/share/shopper-edge/image-manifest.txt
+mkdir -p "${manifest%/*}"
+{
+    echo "# shopper-edge image $board, SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH"
+    dpkg-query --admindir="$root/var/lib/dpkg" -W -f '${Package} ${Version} ${Architecture}\n'
+    (cd "$root" && find . -type f ! -path ./usr/share/shopper-edge/image-manifest.txt -print0 \
+        | LC_ALL=C sort -z | xargs -0 sha256sum)
+    (cd "$root" && find . -type l -printf '%p -> %l\n' | LC_ALL=C sort)
+} > "$work/$name.manifest"
+cp "$work/$name.manifest" "$manifest"
+find "$root" -newermt "@$SOURCE_DATE_EPOCH" -print0 | xargs -0 touch -h -d "@$SOURCE_DATE_EPOCH"
+
+# The FAT partition (filled with mtools) and the ext4 root (mke2fs -d): no loop device, no
+# mount. The root gets 30% and 512 MiB spare; the first boot grows it to the card.
+mv "$root/boot/firmware" "$work/fat"
+mkdir -m 0755 "$root/boot/firmware"
+touch -d "@$SOURCE_DATE_EPOCH" "$root/boot/firmware" "$root/boot"
+mkfs.fat -F 32 -n BOOT -i "$fat_id" --invariant -C "$work/fat.img" $((boot_mb * 1024)) >/dev/null
+MTOOLS_SKIP_CHECK=1 mcopy -s -m -i "$work/fat.img" "$work"/fat/* ::/
+root_mb=$(( $(du -sm "$root" | cut -f1) * 13 / 10 + 512 ))
+E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mke2fs -q -t ext4 -L root -U "$root_uuid" \
+    -E "hash_seed=$root_uuid,root_owner=0:0" -d "$root" "$work/root.img" "${root_mb}M"
+img=$work/$name.img
+truncate -s $(( (1 + boot_mb + root_mb) * 1024 * 1024 )) "$img"
+# MBR (a Pi's firmware reads only MBR): 1 the FAT (EFI system partition type on the EFI boards),
+# 2 the root; PARTUUIDs are the disk id and the number.
+fat_type=ef
+[ "$board" = rpi4 ] && fat_type=c
+printf 'label: dos\nlabel-id: 0x%s\nunit: sectors\n\nstart=2048, size=%s, type=%s, bootable\nstart=%s, type=83\n' \
+    "$disk_id" $((boot_mb * 2048)) "$fat_type" $(((1 + boot_mb) * 2048)) | sfdisk -q "$img"
+dd if="$work/fat.img" of="$img" bs=1M seek=1 conv=notrunc,sparse status=none
+dd if="$work/root.img" of="$img" bs=1M seek=$((1 + boot_mb)) conv=notrunc,sparse status=none
+rm -rf "$root" "$work/fat" "$work/fat.img" "$work/root.img"
+
+# For distribution: compressed, with the raw image's sha256 and a block map (bmaptool copy
+# writes and checks only the used blocks; tools/image/flash.sh checks the sha256).
+(cd "$work" && sha256sum "$name.img" > "$name.img.sha256")
+bmaptool -q create -o "$work/$name.bmap" "$img"
+zstd -q -T0 -10 -f "$img" -o "$img.zst"
+(cd "$work" && sha256sum "$name.img.zst" > "$name.img.zst.sha256")
+rm -rf "$out"
+mv "$work" "$out"
+seconds=$(( $(date +%s) - started ))
+echo "build-image.sh: $out/$name.img.zst: $(du -m "$out/$name.img.zst" | cut -f1) MiB" \
+    "($(( $(stat -c %s "$out/$name.img") / 1048576 )) MiB raw, root ${root_mb} MiB)," \
+    "built in $seconds s" | tee "$out/build.txt"
