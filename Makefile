@@ -56,7 +56,7 @@ install: $(BIN)/shopper-edge
 SYSTEM_PACKAGES = python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools \
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad \
   gstreamer1.0-plugins-ugly gstreamer1.0-libav mosquitto postgresql systemd \
-  chromium chromium-driver e2fsprogs ffmpeg
+  chromium chromium-driver e2fsprogs ffmpeg fdisk zstd
 
 system-deps:
 	tools/system-deps.sh $(SYSTEM_PACKAGES)
