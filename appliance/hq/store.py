@@ -174,6 +174,15 @@ class WindowStore:
         rows = [(d["message_id"], d["store_id"], d["camera_id"], d["clock"], d["window_start"],
                  d["window_end"], float(d["observed_seconds"]), d["partial"], d.get("frames", 0),
                  orjson.dumps(d).decode(), received_at) for d in documents]
+        if self.postgres:
+            # Rows in key order: two subscribers of a shared subscription storing the same
+            # redelivered windows (or statuses of one camera) then take their locks in the
+            # same order and wait for each other instead of deadlocking. Sorts are stable,
+            # so a camera's later status or health in the batch still wins. (SQLite has one
+            # writer, and keeps windows in the order they arrived.)
+            rows.sort(key=lambda row: row[0])
+            statuses = sorted(statuses, key=lambda s: s[:2])
+            health = sorted(health, key=lambda h: (h["store_id"], h["camera_id"]))
         with self._transaction() as cursor:
             new = {message_id for message_id, in self._insert(
                 cursor, "windows (message_id, store_id, camera_id, clock, window_start, "
