@@ -64,7 +64,7 @@ def percentile(histogram: dict[str, int], q: float) -> tuple[float, bool] | None
     return None
 
 
-def _count(total: int, n: int | None) -> tuple[int, int]:
+def add_count(total: int, n: int | None) -> tuple[int, int]:
     """Adds a published count to a total: (new total, 1 when it was suppressed)."""
     return total + (n or 0), int(n is None)
 
@@ -117,13 +117,13 @@ class Zone:
     def add(self, zone: dict, observed_seconds: float) -> None:
         self.kind = zone["kind"]  # the latest, should the configuration change
         self.windows += 1
-        self.visits, missing = _count(self.visits, zone["visits"])
+        self.visits, missing = add_count(self.visits, zone["visits"])
         self.suppressed["visits"] += missing
         if "interactions" in zone:
-            self.interactions, missing = _count(self.interactions or 0, zone["interactions"])
+            self.interactions, missing = add_count(self.interactions or 0, zone["interactions"])
             self.suppressed["interactions"] += missing
         for label, n in zone["dwell"]["histogram"].items():
-            self.histogram[label], missing = _count(self.histogram.get(label, 0), n)
+            self.histogram[label], missing = add_count(self.histogram.get(label, 0), n)
             self.suppressed["dwell_bins"] += missing
         if zone["occupancy_mean"] is not None:
             self.occupancy_seconds += zone["occupancy_mean"] * observed_seconds
@@ -225,15 +225,15 @@ class Behaviour:
         if window.journeys:
             j = window.journeys
             for name in JOURNEY_COUNTS:
-                self.journeys[name], missing = _count(self.journeys.get(name, 0), j[name])
+                self.journeys[name], missing = add_count(self.journeys.get(name, 0), j[name])
                 self.journeys_suppressed += missing
             self.without_checkout.add(j["interacted_without_checkout"], j["interacted"])
         if window.groups:
             sizes, accompanied = window.groups["sizes"], window.groups["accompanied"]
             for size in GROUP_SIZES:
-                self.sizes[size], missing = _count(self.sizes.get(size, 0), sizes[size])
+                self.sizes[size], missing = add_count(self.sizes.get(size, 0), sizes[size])
                 self.groups_suppressed += missing
-            self.accompanied, missing = _count(self.accompanied, accompanied)
+            self.accompanied, missing = add_count(self.accompanied, accompanied)
             self.groups_suppressed += missing
             # People in groups: those alone (groups of 1) and those accompanied.
             alone = sizes["1"]

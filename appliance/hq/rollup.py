@@ -21,7 +21,7 @@ from datetime import datetime
 
 import orjson
 
-from appliance.hq.behaviour import GROUP_SIZES, JOURNEY_COUNTS, heatmap_cells
+from appliance.hq.behaviour import GROUP_SIZES, JOURNEY_COUNTS, add_count, heatmap_cells
 
 QUARTER_MINUTES = 15
 
@@ -35,11 +35,6 @@ def quarter_end(start: str) -> str:
     """A text above every window start in the quarter-hour `start` and below the next
     quarter-hour's ("...T10:60" after "...T10:45": only compared as text)."""
     return f"{start[:14]}{int(start[14:16]) + QUARTER_MINUTES:02d}"
-
-
-def _add(total: int, n: int | None) -> tuple[int, int]:
-    """A published count added to a total: (new total, 1 when it was suppressed)."""
-    return total + (n or 0), int(n is None)
 
 
 @dataclass
@@ -96,8 +91,8 @@ class Rollup:
             line = self.lines.get(name)
             if line is None:
                 line = self.lines[name] = [0, 0, 0, 0, key]
-            line[0], missing_in = _add(line[0], counts["in"])
-            line[1], missing_out = _add(line[1], counts["out"])
+            line[0], missing_in = add_count(line[0], counts["in"])
+            line[1], missing_out = add_count(line[1], counts["out"])
             line[2] += missing_in
             line[3] += missing_out
             line[4] = min(line[4], key)
@@ -105,7 +100,7 @@ class Rollup:
             totals = getattr(self, section)
             for name, n in (d.get(section) or {}).items():
                 total = totals.setdefault(name, [0, 0])
-                total[0], missing = _add(total[0], n)
+                total[0], missing = add_count(total[0], n)
                 total[1] += missing
         zones, journeys = d.get("zones") or {}, d.get("journeys") or {}
         groups, heatmap = d.get("groups") or {}, d.get("heatmap") or {}
@@ -116,16 +111,16 @@ class Rollup:
             self._add_zone(name, z, d["observed_seconds"], key)
         if journeys:
             for name in JOURNEY_COUNTS:
-                self.journeys[name], missing = _add(self.journeys.get(name, 0), journeys[name])
+                self.journeys[name], missing = add_count(self.journeys.get(name, 0), journeys[name])
                 self.journeys_suppressed += missing
             _share(self.without_checkout, journeys["interacted_without_checkout"],
                    journeys["interacted"])
         if groups:
             sizes, accompanied = groups["sizes"], groups["accompanied"]
             for size in GROUP_SIZES:
-                self.sizes[size], missing = _add(self.sizes.get(size, 0), sizes[size])
+                self.sizes[size], missing = add_count(self.sizes.get(size, 0), sizes[size])
                 self.groups_suppressed += missing
-            self.accompanied, missing = _add(self.accompanied, accompanied)
+            self.accompanied, missing = add_count(self.accompanied, accompanied)
             self.groups_suppressed += missing
             alone = sizes["1"]  # people in groups: those alone and those accompanied
             _share(self.accompanied_share, accompanied,
@@ -144,14 +139,14 @@ class Rollup:
         if key >= zone["key"]:  # the latest window's kind, should the configuration change
             zone["kind"], zone["key"] = z["kind"], key
         zone["windows"] += 1
-        zone["visits"], missing = _add(zone["visits"], z["visits"])
+        zone["visits"], missing = add_count(zone["visits"], z["visits"])
         zone["suppressed"]["visits"] += missing
         if "interactions" in z:
-            zone["interactions"], missing = _add(zone["interactions"] or 0, z["interactions"])
+            zone["interactions"], missing = add_count(zone["interactions"] or 0, z["interactions"])
             zone["suppressed"]["interactions"] += missing
         histogram = zone["histogram"]
         for label, n in z["dwell"]["histogram"].items():
-            histogram[label], missing = _add(histogram.get(label, 0), n)
+            histogram[label], missing = add_count(histogram.get(label, 0), n)
             zone["suppressed"]["dwell_bins"] += missing
         if z["occupancy_mean"] is not None:
             zone["occupancy_seconds"] += z["occupancy_mean"] * observed

@@ -15,7 +15,6 @@ from appliance.hq.store import StoreError, WindowStore
 from appliance.hq.subscriber import _passes, counts_validator, fast_check, window_problem
 from appliance.lab.bench_hq import documents
 from tests.hq.test_hq_aggregate import documents as varied_documents
-from tests.postgres import Postgres, postgres_bin
 
 
 def mutations(document: dict, rng: random.Random) -> list[dict]:
@@ -62,18 +61,6 @@ def test_fast_schema_check_agrees_with_jsonschema():
             valid += expected
             invalid += not expected
     assert valid >= 100 and invalid >= 1000
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, tmp_path):
-    if request.param == "sqlite":
-        yield str(tmp_path / "hq.sqlite")
-        return
-    if postgres_bin() is None:
-        pytest.fail("PostgreSQL is not installed: make system-deps")
-    server = Postgres().start()
-    yield server.url
-    server.remove()
 
 
 def test_a_batch_is_one_transaction(target):

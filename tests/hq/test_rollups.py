@@ -12,14 +12,11 @@ import random
 import threading
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from appliance.hq.aggregate import build_reports
 from appliance.hq.render import as_json, format_text
 from appliance.hq.rollup import quarter, quarter_end
 from appliance.hq.store import WindowStore
 from tests.hq.test_hq_aggregate import documents, fold_windows
-from tests.postgres import Postgres, postgres_bin
 
 RECEIVED = "2027-04-01T00:00:00Z"
 # (time zone, store, camera, since, until): each period starts and ends inside a
@@ -50,18 +47,6 @@ def varied() -> list[dict]:
     floor[-1]["zones"]["lane1"]["kind"] = "checkout"
     assert quarter(floor[-2]["window_start"]) == quarter(floor[-1]["window_start"])
     return out
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def target(request, tmp_path):
-    if request.param == "sqlite":
-        yield str(tmp_path / "hq.sqlite")
-        return
-    if postgres_bin() is None:
-        pytest.fail("PostgreSQL is not installed: make system-deps")
-    server = Postgres().start()
-    yield server.url
-    server.remove()
 
 
 def fill(target: str, docs: list[dict], batch: int = 97) -> None:
