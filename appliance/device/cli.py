@@ -194,6 +194,7 @@ def cmd_setup(args) -> int:
         raise ApplianceError(f"--host {args.host}: the setup page listens only on this "
                              "machine when started by systemd")
     device = DeviceYaml(args.config, args.camera)
+    _build_tensorrt_engine(device.config)  # its pixel process may write no file, as a worker
     try:
         session = SetupSession(device, host=args.host, port=args.port,
                                idle_seconds=args.idle_minutes * 60,

@@ -156,14 +156,16 @@ TIMESTAMP = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:(\d{2})(\.\d+)?Z")
 # Code that runs inside the pixel worker once it is under way, as a compromised decoder's
 # would: Python runs sitecustomize at start, and the hook fires when the worker imports its
 # video stack (after it confined itself). It tries to create a file in each directory the
-# service may write, and says what happened on standard error.
+# service may write, and says what happened on standard error. WRITE_PROBE_MAIN names
+# another pixel process to probe (the setup page's).
 WRITE_PROBE = """
 import os, sys
 
 def probe(event, args):
     main = sys.modules.get("__main__")
+    wanted = os.environ.get("WRITE_PROBE_MAIN", "appliance.device.worker")
     if event != "import" or args[0] != "appliance.device.pipeline" or \\
-            getattr(getattr(main, "__spec__", None), "name", "") != "appliance.device.worker":
+            getattr(getattr(main, "__spec__", None), "name", "") != wanted:
         return
     import ctypes, resource
     dumpable = ctypes.CDLL(None).prctl(3, 0, 0, 0, 0)  # PR_GET_DUMPABLE

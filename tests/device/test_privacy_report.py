@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import yaml
 
@@ -53,3 +54,35 @@ def test_the_walk_finds_every_schema_property():
         "type": "object", "properties": {"visits": {"$ref": "#/$defs/count"}}}}
     assert "zones.<name>.visits" in leaves(schema)
     assert set(schema["properties"]) <= {name.split(".")[0] for name in leaves(schema)}
+
+
+def test_privacy_md_says_why_each_field_is_safe():
+    """docs/privacy.md's table names every field of counts/1, counts/2 and health/1 with
+    why it places nobody in time more finely than a window: a field added to a schema
+    needs a row (a backquoted name, `.x` continuing the row's first name's parent, a name
+    covering the fields under it)."""
+    text = (REPO / "docs" / "privacy.md").read_text()
+    table = text.split("## What each field says about time and people", 1)[1]
+    table = table.split("\n## ", 1)[0]
+    named: dict[str, set[str]] = {"counts-1": set(), "counts-2": set(), "health-1": set()}
+    for row in table.splitlines():
+        cells = [cell.strip() for cell in row.strip().strip("|").split("|")]
+        if not row.startswith("|") or len(cells) != 3 or not cells[2] or \
+                cells[0] == "message" or set(cells[0]) <= set("-"):
+            continue
+        names, parent = set(), ""
+        for name in re.findall(r"`([^`]+)`", cells[1]):
+            if name.startswith("."):
+                name = parent + name
+            else:
+                parent = name.rsplit(".", 1)[0]
+            names.add(name.removesuffix(".*"))
+        for message, schema in (("counts/1", "counts-1"), ("/2", "counts-2"),
+                                ("health/1", "health-1")):
+            if message in cells[0]:
+                named[schema] |= names
+    for schema, names in named.items():
+        for field in leaves(json.loads((SCHEMAS / f"{schema}.json").read_text())):
+            field = field.replace("<name>", "*")
+            assert any(field == n or field.startswith(n + ".") for n in names), \
+                f"{schema}: {field} is not in docs/privacy.md's table"

@@ -385,3 +385,34 @@ def test_busy_checkout_plate_is_people_free(tmp_path, models_dir):
     detector = load_detector(load_config(config))
     assert len(detector.detect(plate)) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["checkout.yaml"]
+
+
+def test_the_pixel_process_can_write_no_file_and_dump_no_core(tmp_path, models_dir, workdir):
+    """The setup's pixel process holds frames as the pixel worker does, and setup runs as
+    root: code inside it, once it is under way (a hook Python runs there, as a compromised
+    decoder's code would), tries to create a file in the working directory, tmp and the
+    config's folder. Every attempt is refused, and it is non-dumpable with no core limit."""
+    from tests.device.test_isolation import WRITE_PROBE, landlock_abi
+
+    config = setup_config(tmp_path, models_dir)
+    hooks, tmp = tmp_path / "hooks", tmp_path / "tmp"
+    hooks.mkdir()
+    tmp.mkdir()
+    (hooks / "sitecustomize.py").write_text(WRITE_PROBE)
+    probed = (workdir, tmp, tmp_path) if landlock_abi() else ()
+    env = dict(os.environ, TMPDIR=str(tmp), PYTHONPATH=os.pathsep.join([str(hooks), str(REPO)]),
+               WRITE_PROBE_MAIN="appliance.device.setup.pixels",
+               WRITE_PROBE_DIRS=":".join(map(str, probed)))
+    result = subprocess.run([sys.executable, "-m", "appliance.device.setup.pixels", "--config",
+                             str(config), "--camera", "front", "--task", "plate",
+                             "--samples", "8", *(["--isolate"] if NAMESPACES else [])],
+                            capture_output=True, text=True, cwd=workdir, env=env, timeout=300)
+    assert result.returncode == 0, result.stdout[-500:] + result.stderr[-2000:]
+    assert any("plate" in json.loads(line) for line in result.stdout.splitlines())
+    assert "probe: dumpable 0 core (0, 0)" in result.stderr, result.stderr[-2000:]
+    assert probed or "Landlock is not available" in result.stderr
+    for directory in probed:
+        assert f"probe: {directory}: refused: Permission denied" in result.stderr, \
+            result.stderr[-2000:]
+        assert not (directory / "stolen.raw").exists()
+    assert list(workdir.iterdir()) == [] and list(tmp.iterdir()) == []

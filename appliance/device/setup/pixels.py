@@ -1,6 +1,7 @@
 """The setup's pixel process: reads the camera for the setup page, under the same rules as
 the pixel worker (appliance/device/worker.py): with `privacy.isolate_pixels` it moves into an
-empty network namespace first and reaches a network camera only through the relay.
+empty network namespace first and reaches a network camera only through the relay; then it
+confines itself (no file it may create or write, no core dump: isolation.confine_pixel_worker).
 
   python -m appliance.device.setup.pixels --config F --camera C --task plate|check
          [--isolate] [--control-fd N] [--plate-seconds S] [--samples N] [--realtime]
@@ -49,10 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     from appliance.errors import ApplianceError
 
     try:
-        if args.isolate:
-            from appliance.device.isolation import enter_empty_network_namespace
+        from appliance.device import isolation
 
-            enter_empty_network_namespace()  # before anything starts a thread
+        if args.isolate:
+            isolation.enter_empty_network_namespace()  # before anything starts a thread
+        from appliance.device.config import load_config  # starts no thread
+
+        camera = load_config(args.config).camera(args.camera)
+        # It holds frames, as the pixel worker does: from here on it can neither create or
+        # write a file nor dump its memory (setup runs as root, which the unit never is).
+        isolation.confine_pixel_worker(isolation.camera_devices(camera.source, camera.decoder))
         drawing = json.loads(sys.stdin.read() or "null") if args.task == "check" else None
         return (plate if args.task == "plate" else check)(args, send, drawing)
     except ApplianceError as error:
