@@ -147,3 +147,23 @@ def test_recheck_catches_a_person_the_masking_missed(models_dir, tmp_path):
             builder.add(frame)
     assert len(people_on(builder.build(), detector)) > 0  # the mannequins, unmasked
 
+
+
+def test_a_drawing_check_config_would_refuse_is_not_saved(tmp_path, models_dir):
+    """The page says "check-config: OK" after a save, so a save must prove what check-config
+    proves of the rules: 33 lines pass the parser, but every window would break the message
+    schema (32 lines at most), and check-config refuses the file. Nothing is written."""
+    from appliance.errors import ConfigError
+
+    config = setup_config(tmp_path, models_dir)
+    before = config.read_text()
+    device = DeviceYaml(config, "front")
+    lines = {f"door{i}": {"points": [[10, 20 + i], [100, 20 + i]]} for i in range(33)}
+    with pytest.raises(ConfigError, match="camera front: its windows would break the "
+                       "message schema .*maxProperties=32"):
+        device.save({"lines": lines})
+    assert config.read_text() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["device.yaml"]
+    del lines["door32"]
+    device.save({"lines": lines})  # 32 are fine
+    assert len(device.camera.lines) == 32

@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from appliance.device.config import Config, load_config, parse_config
+from appliance.device.limits import check_limits
 from appliance.device.setup.drawing import GEOMETRY_KEYS, self_crossing
 from appliance.errors import ConfigError
 
@@ -37,6 +38,7 @@ class DeviceYaml:
         problem = self_crossing(config.cameras[self.index], self.key)
         if problem:
             raise ConfigError(f"{self.path}: {problem}")
+        check_limits(config)  # as check-config: windows the message schema would refuse
         return config
 
     def save(self, section: dict) -> Path:
