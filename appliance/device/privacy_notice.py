@@ -74,7 +74,9 @@ def notice_sections(config: Config) -> tuple[str, list[tuple[str, list[str]]]]:
         "works out figures like these, for every " + every + ":", *counted,
         "It does not recognise anyone and does not know who you are."])]
     kept = ["The pictures are looked at in the computer's memory and then thrown away, "
-            "picture by picture. No picture, video or face is saved or sent anywhere."]
+            "picture by picture. No picture of a person, no face and no video is saved or "
+            "sent anywhere. To set the counting up, the installer is shown only a view of "
+            "the empty shop, with everyone left out."]
     if faces:
         kept.append("To estimate an age band, the computer looks at faces for a moment. It "
                     "keeps no face, no photo of it and no face template: only a tally of "
