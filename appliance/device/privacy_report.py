@@ -122,8 +122,22 @@ def report(config: Config) -> str:
             "one visit's time away.",
             "", "No field is finer than a window: `observed_seconds` is the window's length "
             "(0 in an outage), health goes out at wall-clock multiples of whole windows with "
-            "figures counted from the first one after start, and nothing says when inside a "
-            "window the camera started or stopped.", ""]
+            "figures counted from the first one after start, and no field says when inside a "
+            "window the camera started or stopped."]
+    if mqtt is not None:
+        out[-1] += (" When messages arrive still does: the status is sent as the connection "
+                    "comes and goes, and the last window at once on a clean stop, so the "
+                    "broker and head office see a camera's start and stop to the second "
+                    "(docs/privacy.md).")
+    performance = config.performance
+    if mqtt is not None and (performance.motion_skip.enabled or performance.adaptive_rate):
+        out += ["", "Health's `fps`"
+                + (" and `fps_cap`" if performance.adaptive_rate else "")
+                + " follow the camera's rate only while this board keeps up: on a board too "
+                "slow for its camera they drop in the windows where someone was in view "
+                "(motion skip runs the detector only then), whatever the counts' "
+                "suppression. Size the board or the rate cap with `make bench`."]
+    out += [""]
 
     out += ["## What is stored on the device", ""]
     if mqtt is not None:

@@ -45,6 +45,15 @@ def test_every_field_the_guard_admits_is_listed(tmp_path):
     assert "/var/lib/shopper-edge/spool/store-0001-<camera>.sqlite" in text
     assert "about 69 days" in text
     assert "yolox_nano" in text and "empty network namespace" in text
+    # What is not closed is said too (docs/privacy.md): arrival times, and health's rates
+    # on a board that cannot keep up with motion skip on.
+    assert "see a camera's start and stop to the second" in text
+    assert "Health's `fps` follow the camera's rate only while this board keeps up" not in text
+    raw["performance"] = {"motion_skip": {"enabled": True}, "adaptive_rate": True}
+    config.write_text(yaml.safe_dump(raw))
+    text = shopper_edge("privacy-report", "--config", config).stdout
+    assert "Health's `fps` and `fps_cap` follow the camera's rate only while this board " \
+        "keeps up" in text
 
 
 def test_the_walk_finds_every_schema_property():
