@@ -1,11 +1,13 @@
 """Tests for appliance.lab.eval.mot against py-motmetrics reference values and small hand cases."""
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from appliance.lab.eval.mot import evaluate, read_cvml_xml, read_mot_txt, read_truth
+from tests.conftest import shopper_edge
 
 MOT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mot"
 
@@ -144,3 +146,12 @@ def test_pets09_self_evaluation_is_perfect():
     assert res["mota"] == 1.0 and res["idf1"] == 1.0 and res["motp"] == 0.0
     assert res["num_frames"] == 795
     assert res["id_switches"] == 0 and res["false_positives"] == 0 and res["misses"] == 0
+
+
+def test_cli_scores_an_existing_output_with_the_published_values():
+    folder = MOT_DATA / "TUD-Campus"
+    result = shopper_edge("eval", "mot", "--truth", folder / "gt.txt",
+                          "--tracks", folder / "test.txt")
+    scores = json.loads(result.stdout)
+    assert scores["mota"] == pytest.approx(0.526462, abs=1e-6)
+    assert scores["idf1"] == pytest.approx(0.557659, abs=1e-6)
