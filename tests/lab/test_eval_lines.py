@@ -108,6 +108,8 @@ def test_errors_that_cancel_in_the_totals_are_counted_per_crossing():
     assert unpaired(truth, [(12.0, "in"), (50.0, "in"), (73.0, "out")], 3.0) == (0, 0)
     # each count pairs once: two counts of one crossing are one extra
     assert unpaired([(10.0, "in")], [(10.0, "in"), (11.0, "in")], 3.0) == (0, 1)
+    # as many pairs as can be made, not the nearest first (which would leave two over)
+    assert unpaired([(0.0, "in"), (3.0, "in")], [(2.9, "in"), (5.9, "in")], 3.0) == (0, 0)
 
 
 def test_truth_counts_foot_points_crossing_the_segment_only():

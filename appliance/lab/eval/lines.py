@@ -10,8 +10,8 @@ keeps every Nth frame for the appliance (a lower processing rate), never for the
 The totals can hide errors that cancel (a missed "in" and someone else's extra "in"), so
 each count is also paired with a true crossing in the same direction at most
 `LineCounter.split_seconds` away (the latest the counter may count a crossing: a companion
-coming out of a shared box), nearest first: true crossings left over were `missed`, counts
-left over `extra`.
+coming out of a shared box), as many pairs as can be made, then the closest in time: true
+crossings left over were `missed`, counts left over `extra`.
 """
 
 from __future__ import annotations
@@ -70,8 +70,9 @@ def truth_events(truth: Sequence, line: LineConfig) -> list[tuple[int, str]]:
 def unpaired(truth: list[tuple[float, str]], counted: list[tuple[float, str]],
              seconds: float) -> tuple[int, int]:
     """(missed, extra): true crossings and counts, (time, direction) each, left over after
-    pairing each count with a true crossing in the same direction at most `seconds` away,
-    by the smallest total time apart."""
+    pairing each count with a true crossing in the same direction at most `seconds` away:
+    as many pairs as can be made (a pair out of reach costs more than any set of pairs in
+    reach), then the smallest total time apart."""
     missed = extra = 0
     for direction in ("in", "out"):
         t = np.array([time for time, d in truth if d == direction])
