@@ -8,7 +8,7 @@ import pytest
 
 from appliance.device.analytics.lines_config import LineConfig
 from appliance.device.track.tracker_config import TrackerConfig
-from appliance.lab.eval.lines import default_in_side, truth_crossings
+from appliance.lab.eval.lines import default_in_side, truth_crossings, unpaired
 from tests.conftest import DATA, shopper_edge
 
 MOT = DATA / "mot"
@@ -45,6 +45,9 @@ def test_line_counts_on_public_detections(args, every, most_errors):
     assert result["abs_error"] == abs(result["in"] - result["truth_in"]) + \
         abs(result["out"] - result["truth_out"])
     assert result["abs_error"] <= most_errors, result
+    # every count and true crossing is paired or left over: the totals' gap is what is left
+    assert result["in"] + result["out"] - truth == result["extra"] - result["missed"]
+    assert result["missed"] + result["extra"] >= result["abs_error"]
     assert 0 < result["idf1"] <= 1
 
 
@@ -93,6 +96,20 @@ def test_someone_hidden_behind_a_standing_person_counts_on_pets():
                            tracker_config=TrackerConfig(high_score=0.8, new_track_score=0.9))
     assert (result["truth_in"], result["truth_out"]) == (2, 1), result
     assert result["abs_error"] == 0, result
+
+
+def test_errors_that_cancel_in_the_totals_are_counted_per_crossing():
+    """A missed "in" at 10 s and someone else's "in" 20 s later: the totals agree, but one
+    crossing was missed and one counted that nobody made. A count 2 s late (a companion
+    coming out of a shared box) is the same crossing; "in" never pairs with "out"."""
+    truth = [(10.0, "in"), (50.0, "in"), (70.0, "out")]
+    assert unpaired(truth, [(30.0, "in"), (52.0, "in"), (70.0, "out")], 3.0) == (1, 1)
+    assert unpaired(truth, [(10.5, "in"), (52.0, "in"), (70.0, "in")], 3.0) == (1, 1)
+    assert unpaired(truth, [(12.0, "in"), (50.0, "in"), (73.0, "out")], 3.0) == (0, 0)
+    # each count pairs once: two counts of one crossing are one extra
+    assert unpaired([(10.0, "in")], [(10.0, "in"), (11.0, "in")], 3.0) == (0, 1)
+    # as many pairs as can be made, not the nearest first (which would leave two over)
+    assert unpaired([(0.0, "in"), (3.0, "in")], [(2.9, "in"), (5.9, "in")], 3.0) == (0, 0)
 
 
 def test_truth_counts_foot_points_crossing_the_segment_only():
