@@ -24,7 +24,7 @@ from pathlib import Path
 import orjson
 
 from appliance.errors import ApplianceError, redact_url
-from appliance.hq.rollup import Rollup, quarter
+from appliance.hq.rollup import STORE_COLUMNS, Rollup, StoreQuarter, quarter
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS windows (
@@ -87,11 +87,39 @@ TABLES = (
         summary TEXT NOT NULL,
         PRIMARY KEY (store_id, camera_id, quarter))""",
     "CREATE INDEX IF NOT EXISTS rollups_by_quarter ON rollups (quarter)",  # a chain's period
+    # A store's windows per UTC quarter-hour as plain numbers (rollup.StoreQuarter), added
+    # to by the database in the same transaction: the chain report (chain.py) sums them in
+    # SQL. first/last_start as in rollups, to find the quarter-hours a period cuts.
+    """CREATE TABLE IF NOT EXISTS store_quarters (
+        store_id TEXT NOT NULL,
+        quarter TEXT NOT NULL,
+        first_start TEXT NOT NULL,
+        last_start TEXT NOT NULL,
+        last_end TEXT NOT NULL,
+        windows BIGINT NOT NULL,
+        partial BIGINT NOT NULL,
+        length_ms BIGINT NOT NULL,
+        observed DOUBLE PRECISION NOT NULL,
+        entered BIGINT NOT NULL,
+        exited BIGINT NOT NULL,
+        suppressed BIGINT NOT NULL,
+        PRIMARY KEY (store_id, quarter))""",
+    "CREATE INDEX IF NOT EXISTS store_quarters_by_quarter ON store_quarters (quarter)",
 )
 # Rows per multi-row statement (far below both databases' limits on parameters).
 CHUNK = 1000
 # PostgreSQL types of the windows' columns, as sent
 WINDOW_TYPES = ("text",) * 6 + ("float8", "bool", "int8", "text", "text")
+STORE_QUARTER_TYPES = ("text",) * 5 + ("int8",) * 3 + ("float8",) + ("int8",) * 3
+# Adds a store-quarter's new windows to its row (CASE: LEAST/GREATEST are PostgreSQL's only).
+ADD_STORE_QUARTER = ("ON CONFLICT (store_id, quarter) DO UPDATE SET "
+                     "first_start = CASE WHEN excluded.first_start < store_quarters.first_start "
+                     "THEN excluded.first_start ELSE store_quarters.first_start END, "
+                     + ", ".join(f"{c} = CASE WHEN excluded.{c} > store_quarters.{c} "
+                                 f"THEN excluded.{c} ELSE store_quarters.{c} END"
+                                 for c in ("last_start", "last_end")) + ", "
+                     + ", ".join(f"{c} = store_quarters.{c} + excluded.{c}" for c in
+                                 STORE_COLUMNS[3:]))
 
 
 class StoreError(ApplianceError):
@@ -153,7 +181,9 @@ class WindowStore:
                 self._fill_rollups()
             # Read-only, a database of an older HQ has none (or not yet filled): reports
             # then sum the windows.
-            self.has_rollups = self._has_table("rollups") and self._filled()
+            self.has_rollups = self._has_table("rollups") and self._filled("rollups")
+            self.has_store_quarters = self._has_table("store_quarters") and \
+                self._filled("store_quarters")
         except StoreError:
             raise
         except Exception as error:  # sqlite3/psycopg errors, OSError
@@ -210,9 +240,16 @@ class WindowStore:
         self._cameras |= cameras  # committed
         return stored
 
-    def _roll_up(self, cursor, documents: list[dict]) -> set[tuple[str, str]]:
-        """Adds new windows to their quarter-hours' roll-ups (and their cameras to
-        `cameras`); returns the cameras."""
+    def _roll_up(self, cursor, documents: list[dict], cameras: bool = True,
+                 stores: bool = True) -> set[tuple[str, str]]:
+        """Adds new windows to their cameras' quarter-hour roll-ups (and their cameras to
+        `cameras`), then to their stores' quarter-hours; returns the cameras."""
+        added = self._add_rollups(cursor, documents) if cameras else set()
+        if stores:  # after the camera roll-ups: two subscribers lock rows in one order
+            self._add_store_quarters(cursor, documents)
+        return added
+
+    def _add_rollups(self, cursor, documents: list[dict]) -> set[tuple[str, str]]:
         by_quarter: dict[tuple[str, str, str], list[dict]] = {}
         for d in documents:
             by_quarter.setdefault((d["store_id"], d["camera_id"], quarter(d["window_start"])),
@@ -246,6 +283,16 @@ class WindowStore:
                          "grids = excluded.grids, summary = excluded.summary")
         return cameras
 
+    def _add_store_quarters(self, cursor, documents: list[dict]) -> None:
+        by_quarter: dict[tuple[str, str], StoreQuarter] = {}
+        for d in documents:
+            key = (d["store_id"], quarter(d["window_start"]))
+            by_quarter.setdefault(key, StoreQuarter()).add(d)
+        self._insert(cursor, f"store_quarters (store_id, quarter, {', '.join(STORE_COLUMNS)})",
+                     STORE_QUARTER_TYPES,
+                     [(*key, *by_quarter[key].row()) for key in sorted(by_quarter)],
+                     ADD_STORE_QUARTER)
+
     def _insert(self, cursor, table: str, types: tuple[str, ...], rows: list[tuple],
                 suffix: str = "", extra: str = "") -> list[tuple]:
         """INSERT INTO `table` the rows (+ the constants `extra` per row), one statement
@@ -270,25 +317,28 @@ class WindowStore:
                     [list(column) for column in zip(*rows, strict=True)])
         return f"VALUES {_values(len(types), len(rows))}", [v for row in rows for v in row]
 
-    def _filled(self, cursor=None) -> bool:
-        """Whether the roll-ups hold the stored windows (filled in one transaction: any
-        roll-up, or no window at all)."""
+    def _filled(self, table: str = "rollups", cursor=None) -> bool:
+        """Whether a roll-up table (rollups, store_quarters) holds the stored windows (filled
+        in one transaction: any row in it, or no window at all)."""
         if cursor is None:
             with self._transaction() as cursor:
-                return self._filled(cursor)
-        return bool(cursor.execute("SELECT 1 FROM rollups LIMIT 1").fetchall()) or \
+                return self._filled(table, cursor)
+        return bool(cursor.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()) or \
             not cursor.execute("SELECT 1 FROM windows LIMIT 1").fetchall()
 
     def _fill_rollups(self) -> None:
-        """A database of an older HQ: sums its stored windows into the roll-ups, once (the
-        first subscriber or report to open it; a second waits and finds it done)."""
-        if self._filled():  # nearly always: no lock taken
+        """A database of an older HQ: sums its stored windows into the roll-up tables it
+        lacks, once (the first subscriber or report to open it; a second waits and finds
+        it done)."""
+        if self._filled("rollups") and self._filled("store_quarters"):  # nearly always
             return
         with self._transaction() as cursor:
             # Locked, then looked at again: two starting at once do not both fill it.
             cursor.execute("LOCK TABLE rollups IN EXCLUSIVE MODE" if self.postgres
                            else "BEGIN IMMEDIATE")
-            if self._filled(cursor):
+            cameras = not self._filled("rollups", cursor)
+            stores = not self._filled("store_quarters", cursor)
+            if not (cameras or stores):
                 return
             total, = cursor.execute("SELECT COUNT(*) FROM windows").fetchone()
             print(f"shopper-hq: {redact_url(self.target)}: summing {total} stored windows into "
@@ -302,9 +352,9 @@ class WindowStore:
             for text, in reader:
                 documents.append(orjson.loads(text))
                 if len(documents) == 5000:  # bounded memory: a roll-up is added to
-                    self._roll_up(cursor, documents)
+                    self._roll_up(cursor, documents, cameras, stores)
                     documents = []
-            self._roll_up(cursor, documents)
+            self._roll_up(cursor, documents, cameras, stores)
             reader.close()
         print(f"shopper-hq: {redact_url(self.target)}: roll-ups filled", file=sys.stderr,
               flush=True)
@@ -395,6 +445,12 @@ class WindowStore:
         table = "cameras" if self._has_table("cameras") else "windows"  # an older HQ's
         return [(s, c) for s, c in self.query(f"SELECT DISTINCT store_id, camera_id FROM "
                                               f"{table} ORDER BY 1, 2", [])]
+
+    def camera_counts(self) -> dict[str, int]:
+        """Per store, how many cameras ever sent a window."""
+        table = "cameras" if self._has_table("cameras") else "windows"  # an older HQ's
+        return dict(self.query(f"SELECT store_id, COUNT(DISTINCT camera_id) FROM {table} "
+                               "GROUP BY store_id", []))
 
     def statuses(self) -> dict[tuple[str, str], tuple[str, str]]:
         with self._transaction() as cursor:
