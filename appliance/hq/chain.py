@@ -14,6 +14,7 @@ until inside it) is summed from its windows, as the camera reports do.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -28,14 +29,6 @@ class StoreTotals:
     cameras: int = 0  # cameras that ever sent a window
     figures: StoreQuarter = None
 
-    def add(self, other: StoreQuarter) -> None:
-        f = self.figures
-        f.first_start = min(f.first_start or other.first_start, other.first_start)
-        f.last_start = max(f.last_start, other.last_start)
-        f.last_end = max(f.last_end, other.last_end)
-        for name in STORE_COLUMNS[3:]:
-            setattr(f, name, getattr(f, name) + getattr(other, name))
-
     def as_dict(self) -> dict:
         f = self.figures
         return {"store_id": self.store_id, "cameras": self.cameras, "windows": f.windows,
@@ -48,12 +41,16 @@ class StoreTotals:
                 "lower_bound": f.suppressed > 0}
 
 
-# Whole store quarter-hours of the period, summed per store by the database.
-SUMS_SQL = ("SELECT q.store_id, MIN(q.first_start), MAX(q.last_start), MAX(q.last_end), "
-            + ", ".join(f"SUM(q.{c})" for c in STORE_COLUMNS[3:])
-            + " FROM store_quarters q WHERE {overlap} AND {whole} GROUP BY q.store_id ORDER BY 1")
-CUT_SQL = ("SELECT q.quarter, q.store_id FROM store_quarters q WHERE {overlap} AND NOT ({whole}) "
-           "ORDER BY 1, 2")
+# The store days inside the period and the whole store quarter-hours of its first and last
+# day, summed per store by the database.
+SUMS = ", ".join(["MIN(p.first_start)", "MAX(p.last_start)", "MAX(p.last_end)",
+                  *(f"SUM(p.{c})" for c in STORE_COLUMNS[3:])])
+SUMS_SQL = (f"SELECT p.store_id, {SUMS} FROM (SELECT d.* FROM store_days d WHERE {{days}} "
+            "UNION ALL SELECT q.* FROM store_quarters q WHERE {edges} AND {overlap} AND {whole}"
+            ") p GROUP BY p.store_id ORDER BY 1")
+CUT_SQL = ("SELECT q.quarter, q.store_id FROM store_quarters q WHERE {edges} AND {overlap} "
+           "AND NOT ({whole}) ORDER BY 1, 2")
+DAY_TEXT = re.compile(r"\d{4}-\d\d-\d\d")
 DOCUMENTS_SQL = "SELECT w.store_id, w.document FROM windows w WHERE {where} ORDER BY 1"
 
 
@@ -66,7 +63,7 @@ def chain_report(store: WindowStore, store_id: str | None = None, since: str | N
     def add(s: str, figures: StoreQuarter) -> None:
         if s not in totals:
             totals[s] = StoreTotals(s, figures=StoreQuarter())
-        totals[s].add(figures)
+        totals[s].figures.merge(figures)
 
     for s, figures in _store_figures(store, store_id, since, until):
         add(s, figures)
@@ -75,7 +72,7 @@ def chain_report(store: WindowStore, store_id: str | None = None, since: str | N
             totals[s].cameras = n
     chain = StoreTotals("chain", figures=StoreQuarter())
     for t in totals.values():
-        chain.add(t.figures)
+        chain.figures.merge(t.figures)
         chain.cameras += t.cameras
     stores = [totals[s].as_dict() for s in sorted(totals)]
     summary = chain.as_dict()
@@ -94,8 +91,7 @@ def _store_figures(store: WindowStore, store_id: str | None, since: str | None,
     overlap, overlap_params = [], []
     # the quarter-hour index finds the period (see aggregate._rollup_filter)
     lowest = quarter(since) if since and QUARTER_TEXT.fullmatch(since[:16]) else None
-    for condition, value in (("q.store_id = ?", store_id),
-                             ("q.quarter >= ?", lowest),
+    for condition, value in (("q.store_id = ?", store_id), ("q.quarter >= ?", lowest),
                              ("q.quarter < ?", until), ("q.last_start >= ?", since),
                              ("q.first_start < ?", until)):
         if value is not None:
@@ -105,14 +101,28 @@ def _store_figures(store: WindowStore, store_id: str | None, since: str | None,
     whole = " AND ".join([*(["q.first_start >= ?"] if since else []),
                           *(["q.last_start < ?"] if until else [])]) or "TRUE"
     whole_params = [*([since] if since else []), *([until] if until else [])]
-    for row in store.stream(SUMS_SQL.format(overlap=overlap_sql, whole=whole),
-                            overlap_params + whole_params):
+    # A day after since's and before until's holds only windows of the period (their text
+    # starts with the day): read whole. The days of since and until: their quarter-hours.
+    ends = [bound[:10] for bound in (since, until) if bound]
+    if all(DAY_TEXT.fullmatch(day) for day in ends):
+        days = " AND ".join(condition for condition, value in (
+            ("d.store_id = ?", store_id), ("d.day > ?", since), ("d.day < ?", until))
+            if value is not None) or "TRUE"
+        days_params = [v for v in (store_id, since and since[:10], until and until[:10]) if v]
+        edges = "(" + " OR ".join(["(q.quarter >= ? AND q.quarter < ?)"] * len(ends)) + ")" \
+            if ends else "FALSE"
+        edges_params = [v for day in ends for v in (day, day + "U")]  # "U": after "T.."
+    else:  # not a date: every quarter-hour
+        days, days_params, edges, edges_params = "FALSE", [], "TRUE", []
+    for row in store.stream(SUMS_SQL.format(days=days, edges=edges, overlap=overlap_sql,
+                                            whole=whole),
+                            days_params + edges_params + overlap_params + whole_params):
         # SUM of a BIGINT is a NUMERIC (a Decimal) in PostgreSQL
         yield row[0], StoreQuarter(*row[1:4], *(int(v) for v in row[4:7]), float(row[7]),
                                    *(int(v) for v in row[8:]))
     cut: dict[str, set[str]] = {}
-    for start, s in store.query(CUT_SQL.format(overlap=overlap_sql, whole=whole),
-                                overlap_params + whole_params):
+    for start, s in store.query(CUT_SQL.format(edges=edges, overlap=overlap_sql, whole=whole),
+                                edges_params + overlap_params + whole_params):
         cut.setdefault(start, set()).add(s)
     for start, stores in cut.items():  # the period's edges: at most two quarter-hours
         yield from _from_windows(store, " AND ".join(

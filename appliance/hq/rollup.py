@@ -224,5 +224,13 @@ class StoreQuarter:
             self.exited += counts["out"] or 0
             self.suppressed += (counts["in"] is None) + (counts["out"] is None)
 
+    def merge(self, other: StoreQuarter) -> None:
+        """Adds another part's sums (a quarter-hour to its day, a store to the chain)."""
+        self.first_start = min(self.first_start or other.first_start, other.first_start)
+        self.last_start = max(self.last_start, other.last_start)
+        self.last_end = max(self.last_end, other.last_end)
+        for name in STORE_COLUMNS[3:]:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
     def row(self) -> tuple:
         return tuple(getattr(self, name) for name in STORE_COLUMNS)

@@ -87,12 +87,13 @@ TABLES = (
         summary TEXT NOT NULL,
         PRIMARY KEY (store_id, camera_id, quarter))""",
     "CREATE INDEX IF NOT EXISTS rollups_by_quarter ON rollups (quarter)",  # a chain's period
-    # A store's windows per UTC quarter-hour as plain numbers (rollup.StoreQuarter), added
-    # to by the database in the same transaction: the chain report (chain.py) sums them in
-    # SQL. first/last_start as in rollups, to find the quarter-hours a period cuts.
-    """CREATE TABLE IF NOT EXISTS store_quarters (
+    # A store's windows per UTC quarter-hour and per UTC day as plain numbers
+    # (rollup.StoreQuarter), added to by the database in the same transaction: the chain
+    # report (chain.py) sums them in SQL, the days inside its period and the quarter-hours
+    # of the days at its ends. first/last_start as in rollups (a period's cut quarter-hours).
+    *(f"""CREATE TABLE IF NOT EXISTS {table} (
         store_id TEXT NOT NULL,
-        quarter TEXT NOT NULL,
+        {key} TEXT NOT NULL,
         first_start TEXT NOT NULL,
         last_start TEXT NOT NULL,
         last_end TEXT NOT NULL,
@@ -103,7 +104,8 @@ TABLES = (
         entered BIGINT NOT NULL,
         exited BIGINT NOT NULL,
         suppressed BIGINT NOT NULL,
-        PRIMARY KEY (store_id, quarter))""",
+        PRIMARY KEY (store_id, {key}))""" for table, key in (("store_quarters", "quarter"),
+                                                              ("store_days", "day"))),
     "CREATE INDEX IF NOT EXISTS store_quarters_by_quarter ON store_quarters (quarter)",
 )
 # Rows per multi-row statement (far below both databases' limits on parameters).
@@ -111,15 +113,17 @@ CHUNK = 1000
 # PostgreSQL types of the windows' columns, as sent
 WINDOW_TYPES = ("text",) * 6 + ("float8", "bool", "int8", "text", "text")
 STORE_QUARTER_TYPES = ("text",) * 5 + ("int8",) * 3 + ("float8",) + ("int8",) * 3
-# Adds a store-quarter's new windows to its row (CASE: LEAST/GREATEST are PostgreSQL's only).
-ADD_STORE_QUARTER = ("ON CONFLICT (store_id, quarter) DO UPDATE SET "
-                     "first_start = CASE WHEN excluded.first_start < store_quarters.first_start "
-                     "THEN excluded.first_start ELSE store_quarters.first_start END, "
-                     + ", ".join(f"{c} = CASE WHEN excluded.{c} > store_quarters.{c} "
-                                 f"THEN excluded.{c} ELSE store_quarters.{c} END"
-                                 for c in ("last_start", "last_end")) + ", "
-                     + ", ".join(f"{c} = store_quarters.{c} + excluded.{c}" for c in
-                                 STORE_COLUMNS[3:]))
+
+
+def add_store_sums(table: str, key: str) -> str:
+    """The upsert suffix that adds a batch's new windows to a store_quarters/store_days row
+    (CASE: LEAST/GREATEST are PostgreSQL's only)."""
+    return (f"ON CONFLICT (store_id, {key}) DO UPDATE SET first_start = CASE WHEN "
+            f"excluded.first_start < {table}.first_start THEN excluded.first_start ELSE "
+            f"{table}.first_start END, "
+            + ", ".join(f"{c} = CASE WHEN excluded.{c} > {table}.{c} THEN excluded.{c} "
+                        f"ELSE {table}.{c} END" for c in ("last_start", "last_end")) + ", "
+            + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in STORE_COLUMNS[3:]))
 
 
 class StoreError(ApplianceError):
@@ -182,8 +186,9 @@ class WindowStore:
             # Read-only, a database of an older HQ has none (or not yet filled): reports
             # then sum the windows.
             self.has_rollups = self._has_table("rollups") and self._filled("rollups")
+            # (store_days is filled with store_quarters, in the same transactions)
             self.has_store_quarters = self._has_table("store_quarters") and \
-                self._filled("store_quarters")
+                self._has_table("store_days") and self._filled("store_quarters")
         except StoreError:
             raise
         except Exception as error:  # sqlite3/psycopg errors, OSError
@@ -284,14 +289,19 @@ class WindowStore:
         return cameras
 
     def _add_store_quarters(self, cursor, documents: list[dict]) -> None:
-        by_quarter: dict[tuple[str, str], StoreQuarter] = {}
+        quarters: dict[tuple[str, str], StoreQuarter] = {}
         for d in documents:
-            key = (d["store_id"], quarter(d["window_start"]))
-            by_quarter.setdefault(key, StoreQuarter()).add(d)
-        self._insert(cursor, f"store_quarters (store_id, quarter, {', '.join(STORE_COLUMNS)})",
-                     STORE_QUARTER_TYPES,
-                     [(*key, *by_quarter[key].row()) for key in sorted(by_quarter)],
-                     ADD_STORE_QUARTER)
+            quarters.setdefault((d["store_id"], quarter(d["window_start"])),
+                                StoreQuarter()).add(d)
+        days: dict[tuple[str, str], StoreQuarter] = {}
+        for (store_id, start), sums in quarters.items():
+            days.setdefault((store_id, start[:10]), StoreQuarter()).merge(sums)
+        for table, key, rows in (("store_quarters", "quarter", quarters),
+                                 ("store_days", "day", days)):
+            self._insert(cursor, f"{table} (store_id, {key}, {', '.join(STORE_COLUMNS)})",
+                         STORE_QUARTER_TYPES,
+                         [(*k, *rows[k].row()) for k in sorted(rows)],  # one lock order
+                         add_store_sums(table, key))
 
     def _insert(self, cursor, table: str, types: tuple[str, ...], rows: list[tuple],
                 suffix: str = "", extra: str = "") -> list[tuple]:
@@ -452,18 +462,21 @@ class WindowStore:
         return dict(self.query(f"SELECT store_id, COUNT(DISTINCT camera_id) FROM {table} "
                                "GROUP BY store_id", []))
 
-    def statuses(self) -> dict[tuple[str, str], tuple[str, str]]:
-        with self._transaction() as cursor:
-            rows = cursor.execute("SELECT store_id, camera_id, status, changed_at "
-                                  "FROM camera_status").fetchall()
+    def statuses(self, store_id: str | None = None) -> dict[tuple[str, str], tuple[str, str]]:
+        """Each camera's status (of one store's cameras if given: a chain has 16,000)."""
+        rows = self.query("SELECT store_id, camera_id, status, changed_at FROM camera_status"
+                          + (" WHERE store_id = ?" if store_id else ""),
+                          [store_id] if store_id else [])
         return {(s, c): (status, at) for s, c, status, at in rows}
 
-    def health(self) -> dict[tuple[str, str], dict]:
-        """Each camera's latest health document, with `received_at` added."""
+    def health(self, store_id: str | None = None) -> dict[tuple[str, str], dict]:
+        """Each camera's latest health document (of one store's cameras if given), with
+        `received_at` added."""
         if not self._has_table("camera_health"):  # a database of an older HQ
             return {}
-        rows = self.query("SELECT store_id, camera_id, document, received_at "
-                          "FROM camera_health", [])
+        rows = self.query("SELECT store_id, camera_id, document, received_at FROM camera_health"
+                          + (" WHERE store_id = ?" if store_id else ""),
+                          [store_id] if store_id else [])
         return {(s, c): {**json.loads(document), "received_at": at}
                 for s, c, document, at in rows}
 

@@ -273,7 +273,8 @@ def check_chain(target: str, docs: list[dict], selections, read_only: bool = Fal
 
 
 CHAIN_SELECTIONS = CUT_SELECTIONS + [("UTC", None, None, None, None),
-                                     ("UTC", None, None, "2027-03-28T00:00", "2027-03-29")]
+                                     ("UTC", None, None, "2027-03-28T00:00", "2027-03-29"),
+                                     ("UTC", None, None, "2027-03-27", "2027-03-29T23:00")]
 
 
 def test_chain_report_adds_up_the_stores_windows(target, capfd):
@@ -294,10 +295,13 @@ def test_chain_report_adds_up_the_stores_windows(target, capfd):
     try:
         rows = store.query("SELECT COUNT(*) FROM store_quarters", [])[0][0]
         assert 0 < rows < len(docs) / 3  # summed per store and quarter-hour
+        days = store.query("SELECT COUNT(*) FROM store_days", [])[0][0]
+        assert 0 < days < rows / 20  # and per store and day
         for i in range(0, len(docs), 50):  # every window again, repeats within a batch too
             assert not any(store.add_batch(docs[i:i + 50] + docs[i:i + 3], [], RECEIVED))
         with store._transaction() as cursor:  # as the HQ before store quarter-hours left it
             cursor.execute("DROP TABLE store_quarters")
+            cursor.execute("DROP TABLE store_days")
     finally:
         store.close()
     assert check_chain(target, docs, CHAIN_SELECTIONS, read_only=True) == first  # windows
