@@ -333,6 +333,10 @@ def report_time(admin_url: str, days: float, stores: int, chain_stores: int = 0,
     store.close()
     if chain_stores:
         result.update(chain_time(url, days))
+        # every store a copy of a real one: the chain's windows are the real ones x stores
+        if result["chain_all_windows"] != stored * chain_stores // stores:
+            raise SystemExit(f"bench-hq: the chain report found {result['chain_all_windows']}"
+                             f" windows, not {stored * chain_stores // stores}")
     return result
 
 
@@ -362,7 +366,7 @@ def chain_fill(url: str, stores: int, chain_stores: int, rollup_stores: int) -> 
     """Makes the database a chain's size: after the `stores` stored through add_batch
     (windows, line counts, roll-ups: all real), stores up to `chain_stores` get, generated
     in SQL, the rows the dashboard and the chain report read: their store quarter-hours
-    (a copy of a real store's, month for month), cameras, statuses and last health; up
+    and days (a copy of a real store's), cameras, statuses and last health; up
     to `rollup_stores` also their camera roll-ups (a real store's, ~1.7 kB a row stored
     each: all 2,000 stores' 46 million would be ~80 GB). No raw windows for them."""
     import psycopg
@@ -370,13 +374,15 @@ def chain_fill(url: str, stores: int, chain_stores: int, rollup_stores: int) -> 
     started = time.perf_counter()
     real = STORE_NAME.format(n=f"n % {stores}")
     with psycopg.connect(url, autocommit=True) as db:
-        for first in range(stores, chain_stores, 250):
-            last = min(first + 250, chain_stores) - 1
-            db.execute(f"INSERT INTO store_quarters SELECT {STORE_NAME.format(n='n')}, "
-                       "q.quarter, q.first_start, q.last_start, q.last_end, q.windows, "
-                       "q.partial, q.length_ms, q.observed, q.entered, q.exited, q.suppressed "
-                       f"FROM generate_series({first}, {last}) n JOIN store_quarters q ON "
-                       f"q.store_id = {real}")
+        for table in ("store_quarters", "store_days"):
+            for first in range(stores, chain_stores, 250):
+                last = min(first + 250, chain_stores) - 1
+                db.execute(f"INSERT INTO {table} SELECT {STORE_NAME.format(n='n')}, "
+                           f"q.{'day' if table == 'store_days' else 'quarter'}, "
+                           "q.first_start, q.last_start, q.last_end, q.windows, q.partial, "
+                           "q.length_ms, q.observed, q.entered, q.exited, q.suppressed FROM "
+                           f"generate_series({first}, {last}) n JOIN {table} q ON "
+                           f"q.store_id = {real}")
         store_quarters_seconds = time.perf_counter() - started
         for first in range(stores, rollup_stores, 10):
             last = min(first + 10, rollup_stores) - 1
@@ -399,10 +405,11 @@ def chain_fill(url: str, stores: int, chain_stores: int, rollup_stores: int) -> 
         db.execute("VACUUM ANALYZE")  # as autovacuum leaves tables after a bulk load
         sizes = {name: size for name, size in db.execute(
             "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname IN "
-            "('windows', 'line_counts', 'rollups', 'store_quarters', 'cameras', "
+            "('windows', 'line_counts', 'rollups', 'store_quarters', 'store_days', 'cameras', "
             "'camera_status', 'camera_health')").fetchall()}
         counts = {name: db.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
-                  for name in ("windows", "rollups", "store_quarters", "cameras")}
+                  for name in ("windows", "rollups", "store_quarters", "store_days",
+                               "cameras")}
         database = db.execute("SELECT pg_database_size(current_database())").fetchone()[0]
     return {"chain_stores": chain_stores, "chain_cameras": 8 * chain_stores,
             "chain_rollup_stores": rollup_stores,
