@@ -1,6 +1,6 @@
 """The chain report (`shopper-hq report --chain`): footfall and coverage per store and for
 the whole chain over a period, summed by the database from the per-store quarter-hours
-kept at ingest (`store_quarters`, rollup.StoreQuarter), so a month of 2,000 stores is one
+kept at ingest (`store_quarters`, rollup.StoreSums), so a month of 2,000 stores is one
 GROUP BY over some six million short rows, streamed, not a fold of 46 million camera
 roll-ups in Python (aggregate.py; that would take about an hour of CPU).
 
@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from appliance.hq.aggregate import QUARTER_TEXT
-from appliance.hq.rollup import STORE_COLUMNS, StoreQuarter, quarter, quarter_end
+from appliance.hq.rollup import STORE_COLUMNS, StoreSums, quarter, quarter_end
 from appliance.hq.store import WindowStore, window_filter
 
 
@@ -27,7 +27,7 @@ from appliance.hq.store import WindowStore, window_filter
 class StoreTotals:
     store_id: str
     cameras: int = 0  # cameras that ever sent a window
-    figures: StoreQuarter = None
+    figures: StoreSums = field(default_factory=StoreSums)
 
     def as_dict(self) -> dict:
         f = self.figures
@@ -59,18 +59,12 @@ def chain_report(store: WindowStore, store_id: str | None = None, since: str | N
     """{"stores": [per store], "chain": the stores added up} over the windows that start in
     [since, until). Memory: one row per store."""
     totals: dict[str, StoreTotals] = {}
-
-    def add(s: str, figures: StoreQuarter) -> None:
-        if s not in totals:
-            totals[s] = StoreTotals(s, figures=StoreQuarter())
-        totals[s].figures.merge(figures)
-
     for s, figures in _store_figures(store, store_id, since, until):
-        add(s, figures)
+        totals.setdefault(s, StoreTotals(s)).figures.merge(figures)
     for s, n in store.camera_counts().items():
         if s in totals:
             totals[s].cameras = n
-    chain = StoreTotals("chain", figures=StoreQuarter())
+    chain = StoreTotals("chain")
     for t in totals.values():
         chain.figures.merge(t.figures)
         chain.cameras += t.cameras
@@ -82,10 +76,10 @@ def chain_report(store: WindowStore, store_id: str | None = None, since: str | N
 
 
 def _store_figures(store: WindowStore, store_id: str | None, since: str | None,
-                   until: str | None) -> Iterator[tuple[str, StoreQuarter]]:
+                   until: str | None) -> Iterator[tuple[str, StoreSums]]:
     """(store, figures) parts that add up to each store's figures over the period."""
     where, params = window_filter(store_id, None, since, until)
-    if not store.has_store_quarters:  # an older HQ's database opened read-only: its windows
+    if not store.has_store_sums:  # an older HQ's database opened read-only: its windows
         yield from _from_windows(store, where or "TRUE", params, None)
         return
     overlap, overlap_params = [], []
@@ -118,7 +112,7 @@ def _store_figures(store: WindowStore, store_id: str | None, since: str | None,
                                             whole=whole),
                             days_params + edges_params + overlap_params + whole_params):
         # SUM of a BIGINT is a NUMERIC (a Decimal) in PostgreSQL
-        yield row[0], StoreQuarter(*row[1:4], *(int(v) for v in row[4:7]), float(row[7]),
+        yield row[0], StoreSums(*row[1:4], *(int(v) for v in row[4:7]), float(row[7]),
                                    *(int(v) for v in row[8:]))
     cut: dict[str, set[str]] = {}
     for start, s in store.query(CUT_SQL.format(edges=edges, overlap=overlap_sql, whole=whole),
@@ -131,7 +125,7 @@ def _store_figures(store: WindowStore, store_id: str | None, since: str | None,
 
 
 def _from_windows(store: WindowStore, where: str, params: list,
-                  stores: set[str] | None) -> Iterator[tuple[str, StoreQuarter]]:
+                  stores: set[str] | None) -> Iterator[tuple[str, StoreSums]]:
     """The selected windows summed per store (streamed), of `stores` only if given."""
     current, figures = None, None
     for s, text in store.stream(DOCUMENTS_SQL.format(where=where), params):
@@ -140,7 +134,7 @@ def _from_windows(store: WindowStore, where: str, params: list,
         if s != current:
             if figures is not None:
                 yield current, figures
-            current, figures = s, StoreQuarter()
+            current, figures = s, StoreSums()
         figures.add(json.loads(text))
     if figures is not None:
         yield current, figures

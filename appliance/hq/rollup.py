@@ -187,17 +187,18 @@ def _time(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-# The columns of `store_quarters` after (store_id, quarter), in this order.
+# The columns of `store_quarters` and `store_days` after (store_id, quarter/day), in order.
 STORE_COLUMNS = ("first_start", "last_start", "last_end", "windows", "partial", "length_ms",
                  "observed", "entered", "exited", "suppressed")
 
 
 @dataclass
-class StoreQuarter:
-    """A store's windows (all its cameras) in one UTC quarter-hour, as plain numbers the
-    database sums (table `store_quarters`, the chain report, chain.py): footfall and
-    coverage only, so a chain's month is a few million short rows, not 46 million JSON
-    roll-ups. The same figures as a camera report's, added up over the store's cameras."""
+class StoreSums:
+    """A store's windows (all its cameras) in a UTC quarter-hour or day (tables
+    `store_quarters`, `store_days`), or over a period (the chain report, chain.py), as plain
+    numbers the database sums: footfall and coverage only, so a chain's month is 60,000
+    short rows, not 46 million JSON roll-ups. The same figures as a camera report's, added
+    up over the store's cameras."""
 
     first_start: str = ""
     last_start: str = ""
@@ -224,7 +225,7 @@ class StoreQuarter:
             self.exited += counts["out"] or 0
             self.suppressed += (counts["in"] is None) + (counts["out"] is None)
 
-    def merge(self, other: StoreQuarter) -> None:
+    def merge(self, other: StoreSums) -> None:
         """Adds another part's sums (a quarter-hour to its day, a store to the chain)."""
         self.first_start = min(self.first_start or other.first_start, other.first_start)
         self.last_start = max(self.last_start, other.last_start)

@@ -6,7 +6,8 @@ table for reporting; the whole document is kept too (`document`, JSON text), so 
 schema fields need no migration to be stored: the age bands of `shopper.counts/1` and the
 zones, journeys, groups and heatmap of `shopper.counts/2` are read from it. Both versions
 share these tables. Each new window is also added, in the same transaction, to its camera's
-quarter-hour roll-up (rollup.py), which reports read. The SQL is the common subset of
+quarter-hour roll-up (rollup.py), which reports read, and to its store's quarter-hour and
+day sums, which the chain report (chain.py) reads. The SQL is the common subset of
 SQLite and PostgreSQL, but for how rows are sent in bulk (`_source`) and the roll-ups' row
 locks (PostgreSQL; SQLite has one writer at a time).
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 import orjson
 
 from appliance.errors import ApplianceError, redact_url
-from appliance.hq.rollup import STORE_COLUMNS, Rollup, StoreQuarter, quarter
+from appliance.hq.rollup import STORE_COLUMNS, Rollup, StoreSums, quarter
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS windows (
@@ -88,7 +89,7 @@ TABLES = (
         PRIMARY KEY (store_id, camera_id, quarter))""",
     "CREATE INDEX IF NOT EXISTS rollups_by_quarter ON rollups (quarter)",  # a chain's period
     # A store's windows per UTC quarter-hour and per UTC day as plain numbers
-    # (rollup.StoreQuarter), added to by the database in the same transaction: the chain
+    # (rollup.StoreSums), added to by the database in the same transaction: the chain
     # report (chain.py) sums them in SQL, the days inside its period and the quarter-hours
     # of the days at its ends. first/last_start as in rollups (a period's cut quarter-hours).
     *(f"""CREATE TABLE IF NOT EXISTS {table} (
@@ -112,7 +113,7 @@ TABLES = (
 CHUNK = 1000
 # PostgreSQL types of the windows' columns, as sent
 WINDOW_TYPES = ("text",) * 6 + ("float8", "bool", "int8", "text", "text")
-STORE_QUARTER_TYPES = ("text",) * 5 + ("int8",) * 3 + ("float8",) + ("int8",) * 3
+STORE_SUMS_TYPES = ("text",) * 5 + ("int8",) * 3 + ("float8",) + ("int8",) * 3
 
 
 def add_store_sums(table: str, key: str) -> str:
@@ -187,7 +188,7 @@ class WindowStore:
             # then sum the windows.
             self.has_rollups = self._has_table("rollups") and self._filled("rollups")
             # (store_days is filled with store_quarters, in the same transactions)
-            self.has_store_quarters = self._has_table("store_quarters") and \
+            self.has_store_sums = self._has_table("store_quarters") and \
                 self._has_table("store_days") and self._filled("store_quarters")
         except StoreError:
             raise
@@ -251,7 +252,7 @@ class WindowStore:
         `cameras`), then to their stores' quarter-hours; returns the cameras."""
         added = self._add_rollups(cursor, documents) if cameras else set()
         if stores:  # after the camera roll-ups: two subscribers lock rows in one order
-            self._add_store_quarters(cursor, documents)
+            self._add_store_sums(cursor, documents)
         return added
 
     def _add_rollups(self, cursor, documents: list[dict]) -> set[tuple[str, str]]:
@@ -288,18 +289,18 @@ class WindowStore:
                          "grids = excluded.grids, summary = excluded.summary")
         return cameras
 
-    def _add_store_quarters(self, cursor, documents: list[dict]) -> None:
-        quarters: dict[tuple[str, str], StoreQuarter] = {}
+    def _add_store_sums(self, cursor, documents: list[dict]) -> None:
+        quarters: dict[tuple[str, str], StoreSums] = {}
         for d in documents:
             quarters.setdefault((d["store_id"], quarter(d["window_start"])),
-                                StoreQuarter()).add(d)
-        days: dict[tuple[str, str], StoreQuarter] = {}
+                                StoreSums()).add(d)
+        days: dict[tuple[str, str], StoreSums] = {}
         for (store_id, start), sums in quarters.items():
-            days.setdefault((store_id, start[:10]), StoreQuarter()).merge(sums)
+            days.setdefault((store_id, start[:10]), StoreSums()).merge(sums)
         for table, key, rows in (("store_quarters", "quarter", quarters),
                                  ("store_days", "day", days)):
             self._insert(cursor, f"{table} (store_id, {key}, {', '.join(STORE_COLUMNS)})",
-                         STORE_QUARTER_TYPES,
+                         STORE_SUMS_TYPES,
                          [(*k, *rows[k].row()) for k in sorted(rows)],  # one lock order
                          add_store_sums(table, key))
 
