@@ -85,13 +85,15 @@ bench: models
 # store into a real PostgreSQL from a real Mosquitto, lag p50/p99, nothing lost or twice;
 # then the report of a store over HQ_REPORT_DAYS days (and of all HQ_REPORT_STORES stores,
 # with more than one). About ten minutes on the loaded 2-core development machine.
+# HQ_CHAIN_STORES=2000: then a chain-sized database (~4 GB, ~10 more minutes; docs/hq.md).
 HQ_WINDOWS ?= 20000
 HQ_REPORT_DAYS ?= 30
 HQ_REPORT_STORES ?= 1
+HQ_CHAIN_STORES ?= 0
 bench-hq: install system-deps
 	$(BIN)/python -m appliance.lab.bench_hq --windows $(HQ_WINDOWS) \
 	  --report-days $(HQ_REPORT_DAYS) --report-stores $(HQ_REPORT_STORES) \
-	  --json bench-results/hq.json
+	  --chain-stores $(HQ_CHAIN_STORES) --json bench-results/hq.json
 
 lint: install
 	$(BIN)/ruff check appliance tests tools

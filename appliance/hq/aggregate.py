@@ -144,10 +144,10 @@ def build_reports(store: WindowStore, zone: tzinfo, store_id: str | None = None,
         for section, named in ages[key].items():
             if named:
                 report.age.add(*((named, {}) if section == "age_bands" else ({}, named)))
-    for (s, c), (status, _at) in store.statuses().items():
+    for (s, c), (status, _at) in store.statuses(store_id).items():
         if (s, c) in reports:
             reports[s, c].status = status
-    for key, health in store.health().items():
+    for key, health in store.health(store_id).items():
         if key in reports:
             reports[key].health = health
     return [reports[key] for key in sorted(reports)]

@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", metavar="DIR",
                    help="also write PNG charts per camera (footfall, heatmap) and per store "
                    "(age profile)")
+    p.add_argument("--chain", action="store_true",
+                   help="footfall and coverage per store and for the whole chain (one line "
+                   "per store, summed by the database) instead of per camera")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("serve", help="the read-only web dashboard over the stored windows")
@@ -144,7 +147,18 @@ def cmd_report(args) -> int:
         raise ApplianceError(f"--tz {args.tz!r}: unknown time zone") from None
     if not args.db.startswith(("postgresql://", "postgres://")) and not Path(args.db).is_file():
         raise ApplianceError(f"{args.db}: no such database (run shopper-hq subscribe first)")
+    if args.chain and (args.camera or args.plot):
+        raise ApplianceError("--chain: per store and chain only (no --camera, no --plot)")
     store = WindowStore(args.db)
+    if args.chain:
+        from appliance.hq.chain import chain_report, format_chain
+
+        try:
+            report = chain_report(store, args.store, args.since, args.until)
+        finally:
+            store.close()
+        print(json.dumps(report, indent=1) if args.json else format_chain(report), flush=True)
+        return 0
     try:
         reports = build_reports(store, zone, args.store, args.camera, args.since, args.until)
     finally:

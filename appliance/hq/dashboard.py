@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appliance.errors import ApplianceError
 from appliance.hq.aggregate import build_reports
+from appliance.hq.chain import chain_report
 from appliance.hq.plans import NAME_PATTERN
 from appliance.hq.render import as_json
 from appliance.hq.store import StoreError, WindowStore
@@ -94,6 +95,19 @@ class Dashboard:
         finally:
             store.close()
         return {"query": args, **as_json(reports)}
+
+    def chain(self, query: dict[str, str]) -> dict:
+        """`report --chain --json` for the query's store (or all) and period: one row per
+        store and the chain's total, summed by the database."""
+        args = report_args(query)
+        if args["camera"]:
+            raise QueryError("camera: the chain report is per store")
+        store = self.store()
+        try:
+            report = chain_report(store, args["store"], args["since"], args["until"])
+        finally:
+            store.close()
+        return {**report, "query": args}
 
     def plan(self, query: dict[str, str]) -> tuple[str, bytes] | None:
         store = self.store()
@@ -204,6 +218,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(self.dashboard.cameras())
             if url.path == "/api/report":
                 return self._json(self.dashboard.report(query))
+            if url.path == "/api/chain":
+                return self._json(self.dashboard.chain(query))
             if url.path == "/api/report.csv":
                 table = query.get("table", "")
                 if table not in CSV_TABLES:

@@ -6,7 +6,8 @@ table for reporting; the whole document is kept too (`document`, JSON text), so 
 schema fields need no migration to be stored: the age bands of `shopper.counts/1` and the
 zones, journeys, groups and heatmap of `shopper.counts/2` are read from it. Both versions
 share these tables. Each new window is also added, in the same transaction, to its camera's
-quarter-hour roll-up (rollup.py), which reports read. The SQL is the common subset of
+quarter-hour roll-up (rollup.py), which reports read, and to its store's quarter-hour and
+day sums, which the chain report (chain.py) reads. The SQL is the common subset of
 SQLite and PostgreSQL, but for how rows are sent in bulk (`_source`) and the roll-ups' row
 locks (PostgreSQL; SQLite has one writer at a time).
 """
@@ -24,7 +25,7 @@ from pathlib import Path
 import orjson
 
 from appliance.errors import ApplianceError, redact_url
-from appliance.hq.rollup import Rollup, quarter
+from appliance.hq.rollup import STORE_COLUMNS, Rollup, StoreSums, quarter
 
 TABLES = (
     """CREATE TABLE IF NOT EXISTS windows (
@@ -87,11 +88,43 @@ TABLES = (
         summary TEXT NOT NULL,
         PRIMARY KEY (store_id, camera_id, quarter))""",
     "CREATE INDEX IF NOT EXISTS rollups_by_quarter ON rollups (quarter)",  # a chain's period
+    # A store's windows per UTC quarter-hour and per UTC day as plain numbers
+    # (rollup.StoreSums), added to by the database in the same transaction: the chain
+    # report (chain.py) sums them in SQL, the days inside its period and the quarter-hours
+    # of the days at its ends. first/last_start as in rollups (a period's cut quarter-hours).
+    *(f"""CREATE TABLE IF NOT EXISTS {table} (
+        store_id TEXT NOT NULL,
+        {key} TEXT NOT NULL,
+        first_start TEXT NOT NULL,
+        last_start TEXT NOT NULL,
+        last_end TEXT NOT NULL,
+        windows BIGINT NOT NULL,
+        partial BIGINT NOT NULL,
+        length_ms BIGINT NOT NULL,
+        observed DOUBLE PRECISION NOT NULL,
+        entered BIGINT NOT NULL,
+        exited BIGINT NOT NULL,
+        suppressed BIGINT NOT NULL,
+        PRIMARY KEY (store_id, {key}))""" for table, key in (("store_quarters", "quarter"),
+                                                              ("store_days", "day"))),
+    "CREATE INDEX IF NOT EXISTS store_quarters_by_quarter ON store_quarters (quarter)",
 )
 # Rows per multi-row statement (far below both databases' limits on parameters).
 CHUNK = 1000
 # PostgreSQL types of the windows' columns, as sent
 WINDOW_TYPES = ("text",) * 6 + ("float8", "bool", "int8", "text", "text")
+STORE_SUMS_TYPES = ("text",) * 5 + ("int8",) * 3 + ("float8",) + ("int8",) * 3
+
+
+def add_store_sums(table: str, key: str) -> str:
+    """The upsert suffix that adds a batch's new windows to a store_quarters/store_days row
+    (CASE: LEAST/GREATEST are PostgreSQL's only)."""
+    return (f"ON CONFLICT (store_id, {key}) DO UPDATE SET first_start = CASE WHEN "
+            f"excluded.first_start < {table}.first_start THEN excluded.first_start ELSE "
+            f"{table}.first_start END, "
+            + ", ".join(f"{c} = CASE WHEN excluded.{c} > {table}.{c} THEN excluded.{c} "
+                        f"ELSE {table}.{c} END" for c in ("last_start", "last_end")) + ", "
+            + ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in STORE_COLUMNS[3:]))
 
 
 class StoreError(ApplianceError):
@@ -153,7 +186,10 @@ class WindowStore:
                 self._fill_rollups()
             # Read-only, a database of an older HQ has none (or not yet filled): reports
             # then sum the windows.
-            self.has_rollups = self._has_table("rollups") and self._filled()
+            self.has_rollups = self._has_table("rollups") and self._filled("rollups")
+            # (store_days is filled with store_quarters, in the same transactions)
+            self.has_store_sums = self._has_table("store_quarters") and \
+                self._has_table("store_days") and self._filled("store_quarters")
         except StoreError:
             raise
         except Exception as error:  # sqlite3/psycopg errors, OSError
@@ -210,9 +246,16 @@ class WindowStore:
         self._cameras |= cameras  # committed
         return stored
 
-    def _roll_up(self, cursor, documents: list[dict]) -> set[tuple[str, str]]:
-        """Adds new windows to their quarter-hours' roll-ups (and their cameras to
-        `cameras`); returns the cameras."""
+    def _roll_up(self, cursor, documents: list[dict], cameras: bool = True,
+                 stores: bool = True) -> set[tuple[str, str]]:
+        """Adds new windows to their cameras' quarter-hour roll-ups (and their cameras to
+        `cameras`), then to their stores' quarter-hours; returns the cameras."""
+        added = self._add_rollups(cursor, documents) if cameras else set()
+        if stores:  # after the camera roll-ups: two subscribers lock rows in one order
+            self._add_store_sums(cursor, documents)
+        return added
+
+    def _add_rollups(self, cursor, documents: list[dict]) -> set[tuple[str, str]]:
         by_quarter: dict[tuple[str, str, str], list[dict]] = {}
         for d in documents:
             by_quarter.setdefault((d["store_id"], d["camera_id"], quarter(d["window_start"])),
@@ -246,6 +289,21 @@ class WindowStore:
                          "grids = excluded.grids, summary = excluded.summary")
         return cameras
 
+    def _add_store_sums(self, cursor, documents: list[dict]) -> None:
+        quarters: dict[tuple[str, str], StoreSums] = {}
+        for d in documents:
+            quarters.setdefault((d["store_id"], quarter(d["window_start"])),
+                                StoreSums()).add(d)
+        days: dict[tuple[str, str], StoreSums] = {}
+        for (store_id, start), sums in quarters.items():
+            days.setdefault((store_id, start[:10]), StoreSums()).merge(sums)
+        for table, key, rows in (("store_quarters", "quarter", quarters),
+                                 ("store_days", "day", days)):
+            self._insert(cursor, f"{table} (store_id, {key}, {', '.join(STORE_COLUMNS)})",
+                         STORE_SUMS_TYPES,
+                         [(*k, *rows[k].row()) for k in sorted(rows)],  # one lock order
+                         add_store_sums(table, key))
+
     def _insert(self, cursor, table: str, types: tuple[str, ...], rows: list[tuple],
                 suffix: str = "", extra: str = "") -> list[tuple]:
         """INSERT INTO `table` the rows (+ the constants `extra` per row), one statement
@@ -270,25 +328,28 @@ class WindowStore:
                     [list(column) for column in zip(*rows, strict=True)])
         return f"VALUES {_values(len(types), len(rows))}", [v for row in rows for v in row]
 
-    def _filled(self, cursor=None) -> bool:
-        """Whether the roll-ups hold the stored windows (filled in one transaction: any
-        roll-up, or no window at all)."""
+    def _filled(self, table: str = "rollups", cursor=None) -> bool:
+        """Whether a roll-up table (rollups, store_quarters) holds the stored windows (filled
+        in one transaction: any row in it, or no window at all)."""
         if cursor is None:
             with self._transaction() as cursor:
-                return self._filled(cursor)
-        return bool(cursor.execute("SELECT 1 FROM rollups LIMIT 1").fetchall()) or \
+                return self._filled(table, cursor)
+        return bool(cursor.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()) or \
             not cursor.execute("SELECT 1 FROM windows LIMIT 1").fetchall()
 
     def _fill_rollups(self) -> None:
-        """A database of an older HQ: sums its stored windows into the roll-ups, once (the
-        first subscriber or report to open it; a second waits and finds it done)."""
-        if self._filled():  # nearly always: no lock taken
+        """A database of an older HQ: sums its stored windows into the roll-up tables it
+        lacks, once (the first subscriber or report to open it; a second waits and finds
+        it done)."""
+        if self._filled("rollups") and self._filled("store_quarters"):  # nearly always
             return
         with self._transaction() as cursor:
             # Locked, then looked at again: two starting at once do not both fill it.
             cursor.execute("LOCK TABLE rollups IN EXCLUSIVE MODE" if self.postgres
                            else "BEGIN IMMEDIATE")
-            if self._filled(cursor):
+            cameras = not self._filled("rollups", cursor)
+            stores = not self._filled("store_quarters", cursor)
+            if not (cameras or stores):
                 return
             total, = cursor.execute("SELECT COUNT(*) FROM windows").fetchone()
             print(f"shopper-hq: {redact_url(self.target)}: summing {total} stored windows into "
@@ -302,9 +363,9 @@ class WindowStore:
             for text, in reader:
                 documents.append(orjson.loads(text))
                 if len(documents) == 5000:  # bounded memory: a roll-up is added to
-                    self._roll_up(cursor, documents)
+                    self._roll_up(cursor, documents, cameras, stores)
                     documents = []
-            self._roll_up(cursor, documents)
+            self._roll_up(cursor, documents, cameras, stores)
             reader.close()
         print(f"shopper-hq: {redact_url(self.target)}: roll-ups filled", file=sys.stderr,
               flush=True)
@@ -396,18 +457,27 @@ class WindowStore:
         return [(s, c) for s, c in self.query(f"SELECT DISTINCT store_id, camera_id FROM "
                                               f"{table} ORDER BY 1, 2", [])]
 
-    def statuses(self) -> dict[tuple[str, str], tuple[str, str]]:
-        with self._transaction() as cursor:
-            rows = cursor.execute("SELECT store_id, camera_id, status, changed_at "
-                                  "FROM camera_status").fetchall()
+    def camera_counts(self) -> dict[str, int]:
+        """Per store, how many cameras ever sent a window."""
+        table = "cameras" if self._has_table("cameras") else "windows"  # an older HQ's
+        return dict(self.query(f"SELECT store_id, COUNT(DISTINCT camera_id) FROM {table} "
+                               "GROUP BY store_id", []))
+
+    def statuses(self, store_id: str | None = None) -> dict[tuple[str, str], tuple[str, str]]:
+        """Each camera's status (of one store's cameras if given: a chain has 16,000)."""
+        rows = self.query("SELECT store_id, camera_id, status, changed_at FROM camera_status"
+                          + (" WHERE store_id = ?" if store_id else ""),
+                          [store_id] if store_id else [])
         return {(s, c): (status, at) for s, c, status, at in rows}
 
-    def health(self) -> dict[tuple[str, str], dict]:
-        """Each camera's latest health document, with `received_at` added."""
+    def health(self, store_id: str | None = None) -> dict[tuple[str, str], dict]:
+        """Each camera's latest health document (of one store's cameras if given), with
+        `received_at` added."""
         if not self._has_table("camera_health"):  # a database of an older HQ
             return {}
-        rows = self.query("SELECT store_id, camera_id, document, received_at "
-                          "FROM camera_health", [])
+        rows = self.query("SELECT store_id, camera_id, document, received_at FROM camera_health"
+                          + (" WHERE store_id = ?" if store_id else ""),
+                          [store_id] if store_id else [])
         return {(s, c): {**json.loads(document), "received_at": at}
                 for s, c, document, at in rows}
 

@@ -289,11 +289,14 @@ subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"""
 
 
-def report_time(admin_url: str, days: float, stores: int) -> dict:
+def report_time(admin_url: str, days: float, stores: int, chain_stores: int = 0,
+                rollup_stores: int = 0) -> dict:
     """The dashboard's views (`build_reports` + `as_json`, as `report --json`) over `days`
     of 60 s windows with behaviour sections from `stores` x 8 cameras, stored through
     WindowStore.add_batch (roll-ups and all): one store's report, and with several stores
-    the whole chain's. Each report's time and the growth of the process's peak memory."""
+    the whole chain's. Each report's time and the growth of the process's peak memory.
+    With `chain_stores`, the database is then made a chain's size (chain_fill) and the
+    dashboard's queries and the chain report (`report --chain`) are timed on it."""
     from zoneinfo import ZoneInfo
 
     from appliance.hq.aggregate import build_reports
@@ -310,8 +313,10 @@ def report_time(admin_url: str, days: float, stores: int) -> dict:
     del pool
     result = {"report_days": days, "report_stores": stores, "stored_windows": stored,
               "fill_windows_per_second": round(stored / fill_seconds, 1)}
+    if chain_stores > stores:
+        result.update(chain_fill(url, stores, chain_stores, max(rollup_stores, stores)))
     for name, store_id in (("store", "store-0000"), ("chain", None)):
-        if name == "chain" and stores == 1:
+        if name == "chain" and (stores == 1 or chain_stores):  # folding 16,000 cameras: ~1 h
             continue
         started, cpu = time.perf_counter(), time.process_time()
         output = as_json(build_reports(store, ZoneInfo("Europe/Paris"), store_id))
@@ -323,20 +328,151 @@ def report_time(admin_url: str, days: float, stores: int) -> dict:
             # the wall time that is the report's own work
             f"{name}_report_cpu_seconds": round(cpu, 2)})
         del output
-        # The same as a user runs it, in a process of its own, started by a small one:
-        # Linux carries a process's peak RSS over into what it forks, so the report's own
-        # peak is only known when its parent is small.
-        started = time.perf_counter()
-        command = subprocess.run(
-            [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "appliance.hq.cli",
-             "report", "--db", url, "--json", "--tz", "Europe/Paris",
-             *(["--store", store_id] if store_id else [])],
-            stdout=subprocess.PIPE, text=True, check=True)
-        result.update({f"{name}_report_command_seconds": round(time.perf_counter() - started, 2),
-                       f"{name}_report_command_peak_rss_mib": round(
-                           int(command.stdout.splitlines()[-1]) / 1024, 1)})
+        result.update(command_time(f"{name}_report", url, "--tz", "Europe/Paris",
+                                   *(["--store", store_id] if store_id else [])))
+    store.close()
+    if chain_stores:
+        result.update(chain_time(url, days))
+        # every store a copy of a real one: the chain's windows are the real ones x stores
+        if result["chain_all_windows"] != stored * chain_stores // stores:
+            raise SystemExit(f"bench-hq: the chain report found {result['chain_all_windows']}"
+                             f" windows, not {stored * chain_stores // stores}")
+    return result
+
+
+def command_time(name: str, url: str, *args: str) -> dict:
+    """`shopper-hq report --json ARGS` as a user runs it, in a process of its own, started
+    by a small one: Linux carries a process's peak RSS over into what it forks, so the
+    report's own peak is only known when its parent is small."""
+    started = time.perf_counter()
+    command = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, sys.executable, "-m", "appliance.hq.cli",
+         "report", "--db", url, "--json", *args], stdout=subprocess.PIPE, text=True, check=True)
+    return {f"{name}_command_seconds": round(time.perf_counter() - started, 2),
+            f"{name}_command_peak_rss_mib": round(int(command.stdout.splitlines()[-1]) / 1024, 1)}
+
+
+# A camera's last health document; @S and @C: its store and camera (replaced in SQL).
+HEALTH = {"schema": "shopper.health/1", "store_id": "@S", "camera_id": "@C",
+          "time": "2027-01-31T00:00:00.000Z", "software_version": "0.19.0",
+          "uptime_seconds": 2_592_000, "fps": 6.2, "fps_cap": 8.0, "inference_ms": 61.0,
+          "frames_processed": 16_070_400, "frames_skipped": 0, "frames_dropped": 12,
+          "stream_reconnects": 3, "clock_steps": 0, "mqtt_connects": 2, "spool_depth": 0,
+          "spool_dropped": 0, "messages_refused": 0, "cpu_temp_c": 61.5, "models": {}}
+STORE_NAME = "'store-' || lpad(({n})::text, 4, '0')"
+
+
+def chain_fill(url: str, stores: int, chain_stores: int, rollup_stores: int) -> dict:
+    """Makes the database a chain's size: after the `stores` stored through add_batch
+    (windows, line counts, roll-ups: all real), stores up to `chain_stores` get, generated
+    in SQL, the rows the dashboard and the chain report read: their store quarter-hours
+    and days (a copy of a real store's), cameras, statuses and last health; up
+    to `rollup_stores` also their camera roll-ups (a real store's, ~1.7 kB a row stored
+    each: all 2,000 stores' 46 million would be ~80 GB). No raw windows for them."""
+    import psycopg
+
+    started = time.perf_counter()
+    real = STORE_NAME.format(n=f"n % {stores}")
+    with psycopg.connect(url, autocommit=True) as db:
+        for table in ("store_quarters", "store_days"):
+            for first in range(stores, chain_stores, 250):
+                last = min(first + 250, chain_stores) - 1
+                db.execute(f"INSERT INTO {table} SELECT {STORE_NAME.format(n='n')}, "
+                           f"q.{'day' if table == 'store_days' else 'quarter'}, "
+                           "q.first_start, q.last_start, q.last_end, q.windows, q.partial, "
+                           "q.length_ms, q.observed, q.entered, q.exited, q.suppressed FROM "
+                           f"generate_series({first}, {last}) n JOIN {table} q ON "
+                           f"q.store_id = {real}")
+        store_quarters_seconds = time.perf_counter() - started
+        for first in range(stores, rollup_stores, 10):
+            last = min(first + 10, rollup_stores) - 1
+            db.execute(f"INSERT INTO rollups SELECT {STORE_NAME.format(n='n')}, r.camera_id, "
+                       "r.quarter, r.first_start, r.last_start, r.grids, r.summary "
+                       f"FROM generate_series({first}, {last}) n JOIN rollups r ON "
+                       f"r.store_id = {real}")
+        camera = STORE_NAME.format(n="n / 8") + ", 'cam-' || (n % 8)"
+        db.execute(f"INSERT INTO cameras SELECT {camera} FROM generate_series(0, "
+                   f"{8 * chain_stores - 1}) n ON CONFLICT DO NOTHING")
+        # one camera in 97 offline
+        db.execute(f"INSERT INTO camera_status SELECT {camera}, CASE WHEN n % 97 = 0 THEN "
+                   "'offline' ELSE 'online' END, '2027-01-31T00:00:00Z' FROM generate_series(0, "
+                   f"{8 * chain_stores - 1}) n ON CONFLICT DO NOTHING")
+        db.execute(f"INSERT INTO camera_health SELECT {camera}, replace(replace("
+                   f"$h${json.dumps(HEALTH)}$h$, '@S', {STORE_NAME.format(n='n / 8')}), '@C', "
+                   "'cam-' || (n % 8)), '2027-01-31T00:00:05Z' FROM generate_series(0, "
+                   f"{8 * chain_stores - 1}) n ON CONFLICT DO NOTHING")
+        generated = time.perf_counter() - started
+        db.execute("VACUUM ANALYZE")  # as autovacuum leaves tables after a bulk load
+        sizes = {name: size for name, size in db.execute(
+            "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relname IN "
+            "('windows', 'line_counts', 'rollups', 'store_quarters', 'store_days', 'cameras', "
+            "'camera_status', 'camera_health')").fetchall()}
+        counts = {name: db.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0]
+                  for name in ("windows", "rollups", "store_quarters", "store_days",
+                               "cameras")}
+        database = db.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    return {"chain_stores": chain_stores, "chain_cameras": 8 * chain_stores,
+            "chain_rollup_stores": rollup_stores,
+            "chain_store_quarters_seconds": round(store_quarters_seconds, 1),
+            "chain_generate_seconds": round(generated, 1),
+            "chain_vacuum_seconds": round(time.perf_counter() - started - generated, 1),
+            "chain_rows": counts, "chain_table_mib": {
+                name: round(size / 2**20, 1) for name, size in sorted(sizes.items())},
+            "chain_database_gib": round(database / 2**30, 2)}
+
+
+def chain_time(url: str, days: float) -> dict:
+    """On the chain-sized database: the dashboard's camera list (cameras, statuses, plans),
+    the cameras' last health, and the chain report over the period (all, and a month of
+    Paris days: whole quarter-hours), in process and as `report --chain --json`."""
+    from appliance.hq.chain import chain_report
+    from appliance.hq.dashboard import Dashboard
+
+    result = {}
+    started = time.perf_counter()
+    dashboard = Dashboard(url, "x" * 16)
+    listed = dashboard.cameras()["cameras"]
+    result.update({"dashboard_cameras": len(listed),
+                   "dashboard_camera_list_seconds": round(time.perf_counter() - started, 3)})
+    store = WindowStore(url, read_only=True)
+    started = time.perf_counter()
+    health = store.health()
+    result.update({"health_cameras": len(health),
+                   "health_seconds": round(time.perf_counter() - started, 3)})
+    # local days 2 .. `days` of January in Paris (UTC+1): whole quarter-hours
+    paris = ("2027-01-01T23:00:00", iso(1_798_761_600 + 86400 * math.floor(days) - 3600)[:19])
+    for name, since, until in (("chain_all", None, None), ("chain_paris", *paris)):
+        started, cpu = time.perf_counter(), time.process_time()
+        report = chain_report(store, None, since, until)
+        result.update({f"{name}_stores": report["chain"]["stores"],
+                       f"{name}_windows": report["chain"]["windows"],
+                       f"{name}_since": since, f"{name}_until": until,
+                       f"{name}_seconds": round(time.perf_counter() - started, 2),
+                       f"{name}_cpu_seconds": round(time.process_time() - cpu, 2)})
+        result.update(command_time(name, url, "--chain", *(["--since", since] if since else []),
+                                   *(["--until", until] if until else [])))
     store.close()
     return result
+
+
+def print_table(result: dict) -> None:
+    """The report figures as a table (the JSON has them all)."""
+    rows = [("one store, all days, build_reports + as_json", "store_report"),
+            ("one store, all days, report --json", "store_report_command"),
+            ("chain, all stored, chain_report", "chain_all"),
+            ("chain, all stored, report --chain --json", "chain_all_command"),
+            ("chain, Paris month, chain_report", "chain_paris"),
+            ("chain, Paris month, report --chain --json", "chain_paris_command")]
+    print(f"{'query':<46} {'wall s':>8} {'cpu s':>7} {'peak RSS MiB':>12}")
+    for label, key in rows:
+        if f"{key}_seconds" in result:
+            print(f"{label:<46} {result[f'{key}_seconds']:>8} "
+                  f"{result.get(f'{key}_cpu_seconds', ''):>7} "
+                  f"{result.get(f'{key}_peak_rss_mib', ''):>12}")
+    for label, key in (("dashboard camera list", "dashboard_camera_list"),
+                       ("cameras' last health", "health")):
+        if f"{key}_seconds" in result:
+            print(f"{label:<46} {result[f'{key}_seconds']:>8}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,6 +486,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-stores", type=int, default=1,
                         help="stores (8 cameras each) stored for --report-days; with more "
                         "than one the whole chain's report is timed too")
+    parser.add_argument("--chain-stores", type=int, default=0,
+                        help="after --report-days, make the database this many stores (8 "
+                        "cameras each; the others' rows generated in SQL) and time the "
+                        "dashboard's queries and the chain report on it")
+    parser.add_argument("--chain-rollup-stores", type=int, default=40,
+                        help="with --chain-stores, the stores that also get camera roll-ups "
+                        "(~120 MB a store-month)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(Path.cwd()))
@@ -376,8 +519,10 @@ def main(argv: list[str] | None = None) -> int:
             results.append(result)
             print(json.dumps(result), flush=True)
         if args.report_days:
-            results.append(report_time(postgres.url, args.report_days, args.report_stores))
+            results.append(report_time(postgres.url, args.report_days, args.report_stores,
+                                       args.chain_stores, args.chain_rollup_stores))
             print(json.dumps(results[-1]), flush=True)
+            print_table(results[-1])
     finally:
         broker.stop()
         postgres.remove()

@@ -77,7 +77,8 @@ class NoRedirect(urllib.request.HTTPRedirectHandler):
 
 def report_json(db, query: dict) -> dict:
     """`shopper-hq report --json` with the arguments the page's query stood for."""
-    args = [f"--{name}={value}" for name, value in query.items() if value is not None]
+    args = [f"--{name}={value}" if value != "" else f"--{name}"  # "": a flag
+            for name, value in query.items() if value is not None]
     result = subprocess.run([sys.executable, "-m", "appliance.hq.cli", "report", "--db",
                              str(db), "--json", *args], capture_output=True, text=True,
                             timeout=300)
@@ -122,6 +123,19 @@ def test_page_figures_are_those_of_report_json(filled, dashboard, query):
         assert args["until"] == "2027-03-28T22:00:00"  # summer time: +2 at the day's end
         assert page["cameras"] and all(c["first_window"] >= "2027-03-27T23:00"
                                        for c in page["cameras"])
+
+
+@pytest.mark.parametrize("query", QUERIES[:3])
+def test_chain_figures_are_those_of_report_chain(filled, dashboard, query):
+    status, _, body = dashboard.get("/api/chain?" + urllib.parse.urlencode(query))
+    assert status == 200, body
+    page = json.loads(body)
+    args = page.pop("query")
+    command = report_json(filled, {"chain": "", **{k: v for k, v in args.items()
+                                                   if k in ("store", "since", "until")}})
+    command.pop("query")
+    assert page == command and page["stores"]
+    assert dashboard.get("/api/chain?camera=floor")[0] == 400
 
 
 def test_token_is_needed(dashboard):

@@ -155,6 +155,28 @@ def test_report_footfall_by_hour_coverage_and_charts(tmp_path):
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
 
 
+def test_report_chain_per_store_and_total(tmp_path):
+    db = tmp_path / "hq.sqlite"
+    store = WindowStore(str(db))
+    for document in (windows(hours=2, per_hour=4) + windows(camera="back", hours=1, per_hour=1)
+                     + windows(store="shop-2", hours=1, per_hour=3)):
+        assert store.add_window(document, "2027-01-01T03:00:00Z")
+    store.close()
+    result = report(db, "--chain", "--json", "--until", "2027-01-01T01:00")
+    assert result.returncode == 0, result.stderr
+    chain = json.loads(result.stdout)
+    assert [(s["store_id"], s["cameras"], s["in"], s["out"]) for s in chain["stores"]] == \
+        [("shop-1", 2, 5, 2), ("shop-2", 1, 3, 1)]  # the door's first hour and the back's
+    assert chain["chain"]["stores"] == 2 and chain["chain"]["in"] == 8
+    assert chain["chain"]["cameras"] == 3 and not chain["chain"]["lower_bound"]
+    result = report(db, "--chain")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[1].split()[:5] == ["shop-1", "2", str(len(windows()) + len(windows(
+        camera="back", hours=1, per_hour=1))), lines[1].split()[3], "9"]
+    assert lines[3].startswith("chain (2 stores)") and lines[3].split()[6] == "12"
+
+
 def test_report_age_profile_per_camera_and_store(tmp_path):
     """Age bands (and gender on one camera) per camera and summed per store; a null band is
     suppressed (1..4 on the device): it adds nothing and counts in suppressed_counts."""
@@ -240,6 +262,7 @@ def test_subscribe_bad_input_is_one_line(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--db", "missing.sqlite"], "missing.sqlite: no such database"),
     (["--tz", "Mars/Olympus"], "--tz 'Mars/Olympus': unknown time zone"),
+    (["--chain", "--camera", "door"], "--chain: per store and chain only"),
 ])
 def test_report_bad_input_is_one_line(tmp_path, args, message):
     db = tmp_path / "hq.sqlite"

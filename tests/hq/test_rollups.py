@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 import random
 import threading
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from appliance.hq.aggregate import build_reports
+from appliance.hq.chain import chain_report
 from appliance.hq.render import as_json, format_text
 from appliance.hq.rollup import quarter, quarter_end
 from appliance.hq.store import WindowStore
@@ -200,5 +202,121 @@ def test_an_older_database_is_filled_once_and_read_only_read_from_windows(target
     store = WindowStore(target, read_only=True)
     try:
         assert store.has_rollups and len(store.cameras()) == 4
+    finally:
+        store.close()
+
+
+def expected_chain(docs: list[dict], store_id, since, until) -> dict:
+    """The chain report's figures per store, from the documents themselves (the oracle)."""
+    stores: dict[str, dict] = {}
+    for d in docs:
+        start = d["window_start"]
+        if store_id not in (None, d["store_id"]) or since and start < since or \
+                until and start >= until:
+            continue
+        s = stores.setdefault(d["store_id"], {"windows": 0, "partial_windows": 0, "in": 0,
+                                              "out": 0, "suppressed_line_counts": 0,
+                                              "first_window": start, "last_window": "",
+                                              "observed": 0.0, "length": 0.0})
+        s["windows"] += 1
+        s["partial_windows"] += d["partial"]
+        for counts in d["lines"].values():
+            s["in"] += counts["in"] or 0
+            s["out"] += counts["out"] or 0
+            s["suppressed_line_counts"] += (counts["in"] is None) + (counts["out"] is None)
+        s["first_window"] = min(s["first_window"], start)
+        s["last_window"] = max(s["last_window"], d["window_end"])
+        s["observed"] += d["observed_seconds"]
+        s["length"] += (datetime.fromisoformat(d["window_end"])
+                        - datetime.fromisoformat(start)).total_seconds()
+    for s in stores.values():
+        s["coverage"] = round(s["observed"] / s.pop("length"), 4)
+        s["observed_seconds"] = round(s.pop("observed"), 3)
+        s["lower_bound"] = s["suppressed_line_counts"] > 0
+    return stores
+
+
+def check_chain(target: str, docs: list[dict], selections, read_only: bool = False) -> list:
+    """Each selection's chain report equals the oracle and the camera reports added up."""
+    store = WindowStore(target, read_only=read_only)
+    out = []
+    try:
+        for _tz, store_id, _camera, since, until in selections:
+            report = chain_report(store, store_id, since, until)
+            expected = expected_chain(docs, store_id, since, until)
+            assert expected
+            got = {row["store_id"]: {k: v for k, v in row.items()
+                                     if k not in ("store_id", "cameras", "observed_hours")}
+                   for row in report["stores"]}
+            for row in [*got.values(), *expected.values()]:  # summed in another order
+                assert type(row["in"]) is int
+                row["observed_seconds"] = round(row["observed_seconds"], 1)
+            assert got == expected, (store_id, since, until)
+            cameras = build_reports(store, ZoneInfo("UTC"), store_id, None, since, until)
+            for row in report["stores"]:
+                mine = [c for c in cameras if c.store_id == row["store_id"]]
+                assert row["cameras"] == len({d["camera_id"] for d in docs
+                                              if d["store_id"] == row["store_id"]})
+                assert row["windows"] == sum(c.windows for c in mine)
+                assert row["in"] == sum(n for c in mine for n, _ in c.lines.values())
+                assert row["out"] == sum(n for c in mine for _, n in c.lines.values())
+                assert row["observed_hours"] == round(
+                    sum(c.observed_seconds for c in mine) / 3600, 3)
+            chain = report["chain"]
+            assert chain["stores"] == len(expected)
+            for key in ("windows", "in", "out", "suppressed_line_counts"):
+                assert chain[key] == sum(s[key] for s in expected.values())
+            out.append(report)
+    finally:
+        store.close()
+    return out
+
+
+CHAIN_SELECTIONS = CUT_SELECTIONS + [("UTC", None, None, None, None),
+                                     ("UTC", None, None, "2027-03-28T00:00", "2027-03-29"),
+                                     ("UTC", None, None, "2027-03-27", "2027-03-29T23:00")]
+
+
+def test_chain_report_adds_up_the_stores_windows(target, capfd):
+    """`report --chain`: per store and for the chain, summed by the database from the store
+    quarter-hours (and the windows of the quarter-hours a period cuts), equal to the
+    documents' own figures; a repeat adds nothing; an older database is filled once and
+    read from its windows when opened read-only."""
+    docs = varied()
+    # suppressed line counts (null) in some windows: totals become lower bounds
+    for d in docs[::7]:
+        for counts in list(d["lines"].values())[:1]:
+            counts["in"] = None
+    fill(target, docs)
+    first = check_chain(target, docs, CHAIN_SELECTIONS)
+    assert any(s["lower_bound"] for s in first[-2]["stores"])
+    assert len(first[-2]["stores"]) == 2
+    store = WindowStore(target)
+    try:
+        rows = store.query("SELECT COUNT(*) FROM store_quarters", [])[0][0]
+        assert 0 < rows < len(docs) / 3  # summed per store and quarter-hour
+        days = store.query("SELECT COUNT(*) FROM store_days", [])[0][0]
+        assert 0 < days < rows / 20  # and per store and day
+        for i in range(0, len(docs), 50):  # every window again, repeats within a batch too
+            assert not any(store.add_batch(docs[i:i + 50] + docs[i:i + 3], [], RECEIVED))
+        with store._transaction() as cursor:  # as the HQ before store quarter-hours left it
+            cursor.execute("DROP TABLE store_quarters")
+            cursor.execute("DROP TABLE store_days")
+    finally:
+        store.close()
+    assert check_chain(target, docs, CHAIN_SELECTIONS, read_only=True) == first  # windows
+    capfd.readouterr()
+    store = WindowStore(target)  # opened for writing: filled once, camera roll-ups kept
+    try:
+        rollups = store.query("SELECT COUNT(*) FROM rollups", [])[0][0]
+    finally:
+        store.close()
+    assert f"summing {len(docs)} stored windows" in capfd.readouterr().err
+    assert check_chain(target, docs, CHAIN_SELECTIONS) == first
+    assert "summing" not in capfd.readouterr().err
+    reports(target, CUT_SELECTIONS[:1])  # the camera roll-ups were not summed twice
+    store = WindowStore(target)
+    try:
+        assert store.query("SELECT COUNT(*) FROM rollups", [])[0][0] == rollups
     finally:
         store.close()
