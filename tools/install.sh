@@ -30,7 +30,8 @@ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || {
 # wheel is named, so the venv gets exactly these versions (up or down); the app's version
 # number does not change with every build, so it is reinstalled each time.
 if [ ! -x "$PREFIX/venv/bin/python" ]; then
-    # The wheels are for CPython 3.11 (make stage DEVICE_PYTHON=), Debian 12's python3.
+    # The wheels are for the device's python3 (make stage DEVICE_PYTHON=): Debian 12: 3.11,
+    # JetPack 6 (Ubuntu 22.04): 3.10.
     python3 -m venv "$PREFIX/venv"  # Debian: apt install python3-venv
 fi
 "$PREFIX/venv/bin/python" -m pip install --quiet --no-index --find-links "$PREFIX/wheels" \
