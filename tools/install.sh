@@ -34,8 +34,14 @@ if [ ! -x "$PREFIX/venv/bin/python" ]; then
     # JetPack 6 (Ubuntu 22.04): 3.10.
     python3 -m venv "$PREFIX/venv"  # Debian: apt install python3-venv
 fi
-"$PREFIX/venv/bin/python" -m pip install --quiet --no-index --find-links "$PREFIX/wheels" \
-    "$PREFIX"/wheels/*.whl
+# The app goes in without its dependencies: the wheelhouse was staged from them, and on a
+# Jetson its onnxruntime is NVIDIA's onnxruntime-gpu (make stage ORT_WHEEL=), the same module
+# under another name, which pip would not take for onnxruntime.
+set --
+for wheel in "$PREFIX"/wheels/*.whl; do
+    case "${wheel##*/}" in shopper_edge-*) ;; *) set -- "$@" "$wheel" ;; esac
+done
+"$PREFIX/venv/bin/python" -m pip install --quiet --no-index --find-links "$PREFIX/wheels" "$@"
 "$PREFIX/venv/bin/python" -m pip install --quiet --no-index --no-deps --force-reinstall \
     "$PREFIX"/wheels/shopper_edge-*.whl
 

@@ -65,10 +65,10 @@ cp -a "$stage/opt/shopper-edge" "$root/opt/shopper-edge"
 mkdir -p "$root/var/lib/shopper-edge" "$root/work/shared" "$root/work/check"
 cp -a "$stage/var/lib/shopper-edge/models" "$root/var/lib/shopper-edge/models"
 cp -a "$cache/hq-wheels" "$root/work/hq-wheels"
-# install.sh's two pip commands (the rest of it is systemd's, which a chroot does not run).
+# install.sh's pip commands (the rest of it is systemd's, which a chroot does not run).
 in_root sh -euc 'python3 -m venv /opt/shopper-edge/venv
   /opt/shopper-edge/venv/bin/python -m pip install --quiet --no-index \
-    --find-links /opt/shopper-edge/wheels /opt/shopper-edge/wheels/*.whl
+    --find-links /opt/shopper-edge/wheels $(ls /opt/shopper-edge/wheels/*.whl | grep -v /shopper_edge-)
   /opt/shopper-edge/venv/bin/python -m pip install --quiet --no-index --no-deps \
     --force-reinstall /opt/shopper-edge/wheels/shopper_edge-*.whl'
 step "wheelhouse installed with Python 3.10"
