@@ -16,6 +16,7 @@ import yaml
 from appliance.device.sources import decoding_source
 from appliance.device.sources.ffmpeg import FFmpegSource
 from appliance.device.sources.gstreamer import GStreamerSource, element_present, on_jetson
+from appliance.errors import SourceError
 from tests.conftest import CLIPS, EXAMPLE, NAMESPACES, truth_counts, wait_for
 from tests.device.test_rtsp import _free_port, _gst_rtsp_available, _kill, _start_server
 
@@ -169,3 +170,10 @@ def test_a_live_rtsp_stream_counts_the_truth_with_either_child(decoder, h264_cli
         for key in totals:
             totals[key] += json.loads(line)["lines"]["shop_door"][key] or 0
     assert totals == truth_counts(CLIP.name), err_path.read_text()
+
+
+def test_without_gstreamer_installed_it_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no gst-launch-1.0 on it
+    with pytest.raises(SourceError, match=r"clip.mpg: gst-launch-1.0 is not installed \(apt "
+                                          r"install gstreamer1.0-tools .*gstreamer1.0-libav\)"):
+        GStreamerSource(str(tmp_path / "clip.mpg"), decoder="gstreamer")
