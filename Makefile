@@ -23,6 +23,10 @@ DEVICE_CONFIG ?= examples/device.yaml
 MODELS ?=
 PLATFORM ?=
 DEVICE_PYTHON ?= 3.11
+# A Jetson (docs/jetson.md): NVIDIA's onnxruntime-gpu wheel, which the installer downloads
+# from the Jetson Zoo, staged in place of PyPI's onnxruntime (checked against DEVICE_PYTHON
+# and PLATFORM first).
+ORT_WHEEL ?=
 HOST ?=
 # How deploy reaches HOST: e.g. SSH='ssh -F var/twin/amd64/ssh_config' for the twin.
 SSH ?= ssh
@@ -98,13 +102,15 @@ bench-hq: install system-deps
 lint: install
 	$(BIN)/ruff check appliance tests tools
 
-# make stage DESTDIR=DIR [DEVICE_CONFIG=...] [MODELS=...] [PLATFORM=...]: the complete tree
+# make stage DESTDIR=DIR [DEVICE_CONFIG=...] [MODELS=...] [PLATFORM=...] [DEVICE_PYTHON=...]
+# [ORT_WHEEL=...]: the complete tree
 # of a device under DIR: a wheelhouse (the app and its runtime dependencies, no hq/dev
 # extras), install.sh and uninstall.sh, verified models, the config and its camera ids, the
 # units, and MANIFEST.sha256 (paths relative to /). Rebuilt from scratch every time, so
 # nothing stale is ever deployed; only our own paths under DIR are removed.
 stage: install
 	@test -n "$(DESTDIR)" || { echo "make stage: DESTDIR is empty" >&2; exit 2; }
+	$(if $(ORT_WHEEL),$(BIN)/python tools/check_ort_wheel.py "$(ORT_WHEEL)" "$(DEVICE_PYTHON)" "$(PLATFORM)")
 	rm -rf $(STAGE_OPT) $(DESTDIR)/etc/shopper-edge $(DESTDIR)/var/lib/shopper-edge \
 	  $(DESTDIR)/usr/lib/systemd/system/shopper-edge@.service \
 	  $(DESTDIR)/usr/lib/systemd/system/shopper-edge.target \
@@ -116,6 +122,10 @@ stage: install
 	$(BIN)/pip download --quiet --only-binary=:all: --implementation cp \
 	  --python-version $(DEVICE_PYTHON) $(addprefix --platform ,$(PLATFORM)) \
 	  -d $(STAGE_OPT)/wheels $(STAGE_OPT)/wheels/shopper_edge-*.whl
+# onnxruntime-gpu installs the same onnxruntime module under its own name, with the same
+# dependencies: it replaces the CPU wheel, and install.sh installs the app without its own.
+	$(if $(ORT_WHEEL),rm -f $(STAGE_OPT)/wheels/onnxruntime-*.whl && \
+	  install -m 0644 "$(ORT_WHEEL)" $(STAGE_OPT)/wheels/)
 	install -m 0755 tools/install.sh tools/uninstall.sh $(STAGE_OPT)/
 	install -D -m 0644 systemd/shopper-edge@.service \
 	  $(DESTDIR)/usr/lib/systemd/system/shopper-edge@.service

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 TOPIC_PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,32}(/[A-Za-z0-9_-]{1,32}){0,3}$")
 
 
 def iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace(
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="milliseconds").replace(
         "+00:00", "Z")
 
 

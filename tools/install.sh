@@ -30,11 +30,18 @@ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || {
 # wheel is named, so the venv gets exactly these versions (up or down); the app's version
 # number does not change with every build, so it is reinstalled each time.
 if [ ! -x "$PREFIX/venv/bin/python" ]; then
-    # The wheels are for CPython 3.11 (make stage DEVICE_PYTHON=), Debian 12's python3.
+    # The wheels are for the device's python3 (make stage DEVICE_PYTHON=): Debian 12: 3.11,
+    # JetPack 6 (Ubuntu 22.04): 3.10.
     python3 -m venv "$PREFIX/venv"  # Debian: apt install python3-venv
 fi
-"$PREFIX/venv/bin/python" -m pip install --quiet --no-index --find-links "$PREFIX/wheels" \
-    "$PREFIX"/wheels/*.whl
+# The app goes in without its dependencies: the wheelhouse was staged from them, and on a
+# Jetson its onnxruntime is NVIDIA's onnxruntime-gpu (make stage ORT_WHEEL=), the same module
+# under another name, which pip would not take for onnxruntime.
+set --
+for wheel in "$PREFIX"/wheels/*.whl; do
+    case "${wheel##*/}" in shopper_edge-*) ;; *) set -- "$@" "$wheel" ;; esac
+done
+"$PREFIX/venv/bin/python" -m pip install --quiet --no-index --find-links "$PREFIX/wheels" "$@"
 "$PREFIX/venv/bin/python" -m pip install --quiet --no-index --no-deps --force-reinstall \
     "$PREFIX"/wheels/shopper_edge-*.whl
 

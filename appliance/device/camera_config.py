@@ -13,9 +13,10 @@ from appliance.device.analytics.lines_config import LineConfig, parse_lines
 from appliance.device.analytics.zones_config import ZoneConfig, parse_zones
 from appliance.device.config_reader import ID_PATTERN, ConfigReader, Point, join_key
 
-# How an ffmpeg child decodes files and network streams (appliance/device/sources/ffmpeg.py):
-# auto takes the board's V4L2 memory-to-memory decoder where there is one.
-DECODERS = ("auto", "software", "v4l2m2m")
+# How a child process decodes files and network streams (appliance/device/sources/): auto
+# takes the board's decoder where there is one (V4L2 memory-to-memory through ffmpeg, a
+# Jetson's NVDEC through GStreamer); gstreamer is GStreamer's software decoding.
+DECODERS = ("auto", "software", "v4l2m2m", "gstreamer", "nvdec")
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,7 @@ def _stream_warnings(config, board: str | None, offline: bool) -> list[str]:
     """Each camera stream that costs the board more to decode than it should (ffprobe);
     --offline probes files only (the cameras are on the store's network)."""
     from appliance.device.decode_budget import stream_warning, this_board
-    from appliance.device.sources.ffmpeg import probe
+    from appliance.device.sources.ffprobe import probe
     from appliance.errors import SourceError
 
     board = board or this_board()
@@ -300,13 +300,13 @@ def cmd_replay(args) -> int:
         load_pose,
         run_frames,
     )
-    from appliance.device.sources.ffmpeg import FFmpegSource
+    from appliance.device.sources import decoding_source
 
     _log_to_stderr()
     config = load_config(args.config)
     camera = config.camera(args.camera)
-    source = FFmpegSource(args.video, camera.fps, realtime=args.realtime,
-                          decoder=camera.decoder)
+    source = decoding_source(args.video, camera.fps, realtime=args.realtime,
+                             decoder=camera.decoder)
     _build_tensorrt_engine(config)
     detector = load_detector(config)
     pipeline = CameraPipeline(config, camera, detector, "media", load_demographics(config),

@@ -12,11 +12,11 @@ from pathlib import Path
 
 BOARD_NAMES = {"pi4": "Raspberry Pi 4", "pi5": "Raspberry Pi 5", "jetson": "Jetson",
                "other": "this board"}
-# Largest frame each board's hardware decoder takes through ffmpeg's V4L2 wrappers, per
-# codec (ffprobe's codec names). A Jetson's NVDEC is reached through GStreamer's
-# nvv4l2decoder, which the ffmpeg source does not use yet: software there.
+# Largest frame each board's hardware decoder takes, per codec (ffprobe's codec names): a
+# Pi's through ffmpeg's V4L2 wrappers, a Jetson's NVDEC (Orin: 4K H.264 and H.265) through
+# GStreamer's nvv4l2decoder (sources/gstreamer.py; `decoder: auto` there).
 HARDWARE = {"pi4": {"h264": (1920, 1080)}, "pi5": {"hevc": (3840, 2160)},
-            "jetson": {}, "other": {}}
+            "jetson": {"h264": (3840, 2160), "hevc": (3840, 2160)}, "other": {}}
 SOFTWARE_PIXELS = 1280 * 720
 
 

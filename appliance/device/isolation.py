@@ -241,11 +241,18 @@ def confine_pixel_worker(device_paths: tuple[str, ...] = ()) -> int:
     return abi
 
 
+# A Jetson's NVDEC through nvv4l2decoder, and nvvidconv's VIC scaler: the nodes they open
+# read-write, beside nvmap's buffers (JetPack's names; not tried here: no Jetson).
+JETSON_DECODER_NODES = ("/dev/nvhost-nvdec", "/dev/nvhost-vic", "/dev/nvhost-ctrl",
+                        "/dev/nvmap")
+
+
 def camera_devices(source: str, decoder: str = "software") -> tuple[str, ...]:
     """The device files a local camera source opens read-write: a V4L2 node, or for the Pi
     camera (libcamera: media, video, sub-device and DMA-heap nodes) all of /dev; and the
-    board's V4L2 decoder nodes when the ffmpeg child may decode on them (`decoder`)."""
-    decoders = () if decoder == "software" else hardware_decoder_nodes()
+    board's decoder nodes when the decoding child may decode on them (`decoder`)."""
+    decoders = () if decoder in ("software", "gstreamer") else \
+        hardware_decoder_nodes() + tuple(p for p in JETSON_DECODER_NODES if os.path.exists(p))
     if source.isdigit():
         return (f"/dev/video{source}", *decoders)
     if source.startswith("/dev/"):

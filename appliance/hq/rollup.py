@@ -184,7 +184,8 @@ def _share(share: list[int], part: int | None, whole: int | None) -> None:
 
 
 def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+    # Python 3.10's fromisoformat takes no "Z" (the device's wheel runs on 3.10: JetPack 6).
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 # The columns of `store_quarters` and `store_days` after (store_id, quarter/day), in order.

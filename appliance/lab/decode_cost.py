@@ -6,6 +6,8 @@ the clip:
 - `decode`: ffmpeg decoding to null, full size: what a camera's stream costs in software;
 - `device`: the appliance's source (sources/ffmpeg.py) at a 5 fps cap: the ffmpeg child
   selects, scales to 1280 px and pipes BGR frames, Python reads them with their timestamps;
+- `gstreamer`: the same with the GStreamer child's software elements (sources/gstreamer.py,
+  `decoder: gstreamer`: what a Jetson falls back to without NVDEC);
 - `opencv`: OpenCV's capture at the same cap (sources.FileSource, full-size frames in
   Python), for comparison.
 CPU is user + system time of the process and its children, per frame of the clip, once the
@@ -26,6 +28,7 @@ from pathlib import Path
 
 from appliance.device.sources import FileSource
 from appliance.device.sources.ffmpeg import FFmpegSource
+from appliance.device.sources.gstreamer import GStreamerSource
 
 CLIP = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "caviar_front" / \
     "clips" / "EnterExitCrossingPaths1front.mpg"
@@ -70,6 +73,8 @@ def measure(frames: int, threads: int) -> list[dict]:
                     "size": f"{width}x{height}", "codec": codec, "frames": frames,
                     "decode": _cost(subprocess.run, decode, frames),
                     "device": _cost(_drain, FFmpegSource(str(clip), CAP_FPS), frames),
+                    "gstreamer": _cost(_drain, GStreamerSource(str(clip), CAP_FPS,
+                                                               decoder="gstreamer"), frames),
                     "opencv": _cost(_drain, FileSource(str(clip), CAP_FPS), frames)})
                 print(json.dumps(results[-1]), flush=True)
     return results

@@ -1,16 +1,18 @@
 """High-resolution cameras (issue 17): the same counts at any resolution, and frames decoded
-by an ffmpeg child that drops and scales them before they reach Python, each with its own
-stream timestamp (tests/device/test_sources.py checks those across a gap)."""
+by an ffmpeg or GStreamer child that drops and scales them before they reach Python, each
+with its own stream timestamp (tests/device/test_sources.py checks those across a gap)."""
 
 import json
 import logging
 import subprocess
+from functools import partial
 
 import numpy as np
 import pytest
 import yaml
 
 from appliance.device.sources.ffmpeg import DECODE_MAX_WIDTH, FFmpegSource
+from appliance.device.sources.gstreamer import GStreamerSource
 from appliance.errors import SourceError
 from tests.conftest import CLIPS, EXAMPLE, shopper_edge, truth_counts, wait_for
 from tests.setup_page import SetupProcess, setup_config
@@ -36,12 +38,13 @@ def upscaled_clips(tmp_path_factory) -> dict:
     return clips
 
 
-def _scaled_config(tmp_path, models_dir, clip, factor: float):
+def _scaled_config(tmp_path, models_dir, clip, factor: float, decoder: str = "auto"):
     """The example's geometry in pixels of the bigger frame, as an installer would draw it."""
     raw = yaml.safe_load(EXAMPLE.read_text())
     raw["models"]["dir"] = str(models_dir)
     camera = raw["cameras"][0]
     camera["source"] = str(clip)
+    camera["decoder"] = decoder
 
     def scale(points):
         return [[v * factor for v in point] for point in points]
@@ -57,19 +60,24 @@ def _scaled_config(tmp_path, models_dir, clip, factor: float):
     return path
 
 
+@pytest.mark.parametrize("decoder", ["auto", "gstreamer"])  # the ffmpeg child, GStreamer's
 @pytest.mark.parametrize("size", list(SIZES))
-def test_same_counts_at_native_1080p_and_4k(size, upscaled_clips, tmp_path, models_dir):
+def test_same_counts_at_native_1080p_and_4k(size, decoder, upscaled_clips, tmp_path,
+                                            models_dir):
     factor = SIZES[size][0] / NATIVE[0]
     clip = upscaled_clips[size]
     result = shopper_edge("replay", clip, "--config",
-                          _scaled_config(tmp_path, models_dir, clip, factor), timeout=600)
+                          _scaled_config(tmp_path, models_dir, clip, factor, decoder),
+                          timeout=600)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["lines"]["shop_door"] == truth_counts(f"{CLIP}.mpg")
 
 
+@pytest.mark.parametrize("child", [FFmpegSource, partial(GStreamerSource, decoder="gstreamer")],
+                         ids=["ffmpeg", "gstreamer"])
 def test_4k_frames_are_scaled_in_the_decoder_and_capped_frames_never_reach_python(
-        upscaled_clips):
-    source = FFmpegSource(str(upscaled_clips["4k"]), max_fps=5)
+        child, upscaled_clips):
+    source = child(str(upscaled_clips["4k"]), max_fps=5)
     assert source.source_size == (3840, 2880)
     stamps = []
     for frame, timestamp in source:

@@ -151,7 +151,8 @@ def test_only_decoder_nodes_count_as_the_board_s_hardware_decoder(tmp_path):
 @pytest.mark.parametrize("board, codec, size, takes", [
     ("pi4", "h264", (1920, 1080), True), ("pi4", "h264", (3840, 2160), False),
     ("pi4", "hevc", (1280, 720), False), ("pi5", "hevc", (3840, 2160), True),
-    ("pi5", "h264", (640, 360), False), ("jetson", "h264", (1920, 1080), False),
+    ("pi5", "h264", (640, 360), False), ("jetson", "h264", (1920, 1080), True),
+    ("jetson", "mpeg4", (640, 480), False),
     ("other", "hevc", (3840, 2160), True)])
 def test_auto_tries_the_hardware_decoder_only_within_the_board_s_limits(board, codec, size,
                                                                          takes):

@@ -1,5 +1,5 @@
-"""Frame sources: files and RTSP/HTTP streams through an ffmpeg child (sources/ffmpeg.py),
-V4L2 devices and the Pi camera.
+"""Frame sources: files and RTSP/HTTP streams through an ffmpeg or GStreamer child
+(sources/child.py), V4L2 devices and the Pi camera.
 
 Each source yields `(frame, timestamp)` pairs, at most `max_fps` per second of its own clock:
 media seconds from the start for files, monotonic-clock seconds for live sources (their
@@ -94,17 +94,39 @@ def open_source(source: str, max_fps: float | None = None,
                 realtime: bool = False, decoder: str = "auto", full_size: bool = False):
     """`label`: how to name the source in messages, when `source` is a stand-in (the pixel
     worker opens a network camera through its loopback relay). `realtime` paces a file.
-    Files and network streams are decoded by an ffmpeg child (`decoder`), which drops and
-    scales frames before they reach Python; `full_size` keeps the camera's own size (the
-    setup page draws geometry in its pixels)."""
+    Files and network streams are decoded by a child process (`decoding_source`), which
+    drops and scales frames before they reach Python; `full_size` keeps the camera's own
+    size (the setup page draws geometry in its pixels)."""
     if source.startswith("picamera"):
         return PiCameraSource(source, max_fps, stop)
     if source.isdigit() or source.startswith("/dev/video"):
         return StreamSource(source, max_fps, stop)
-    from appliance.device.sources.ffmpeg import DECODE_MAX_WIDTH, FFmpegSource
+    return decoding_source(source, max_fps, stop, label=label, realtime=realtime,
+                           decoder=decoder, full_size=full_size)
+
+
+def decoding_source(source: str, max_fps: float | None = None,
+                    stop: threading.Event | None = None, label: str | None = None,
+                    realtime: bool = False, decoder: str = "auto", full_size: bool = False):
+    """A file or network stream decoded by a child: GStreamer for `decoder: gstreamer` or
+    `nvdec` and for `auto` on a Jetson (its NVDEC is reached through GStreamer, and
+    JetPack 6's ffmpeg is 4.4 without it), else ffmpeg (sources/ffmpeg.py)."""
+    from appliance.device.sources.child import DECODE_MAX_WIDTH
+
+    max_width = None if full_size else DECODE_MAX_WIDTH
+    if decoder == "auto":
+        from appliance.device.sources.gstreamer import on_jetson
+
+        decoder = "nvdec" if on_jetson() else "auto"
+    if decoder in ("gstreamer", "nvdec"):
+        from appliance.device.sources.gstreamer import GStreamerSource
+
+        return GStreamerSource(source, max_fps, stop, label=label, realtime=realtime,
+                               decoder=decoder, max_width=max_width)
+    from appliance.device.sources.ffmpeg import FFmpegSource
 
     return FFmpegSource(source, max_fps, stop, label=label, realtime=realtime,
-                        decoder=decoder, max_width=None if full_size else DECODE_MAX_WIDTH)
+                        decoder=decoder, max_width=max_width)
 
 
 class FileSource:
