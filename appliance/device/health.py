@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 from appliance import __version__
-from appliance.device.clock import WallClock
 from appliance.device.capacity import sustainable_fps
+from appliance.device.clock import WallClock
 from appliance.messages import iso
 
 SCHEMA = "shopper.health/2"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from appliance.device.capacity import sustainable_fps
 
-AVERAGE_SECONDS = 30.0  # the detector's time is averaged over about this much source time
+AVERAGE_SECONDS = 10.0  # the detector's time is averaged over about this much source time
 RAISE_MARGIN = 1.1  # a higher rung is taken only with this much room beyond it
 
 
