@@ -10,7 +10,7 @@ moves, so a cap that followed it would tell at window grain whether people were 
 (docs/privacy.md, Health). One run of the network costs the same whoever is in the picture.
 The other stages get the rest of the time (device/capacity.py); when many people make a
 frame cost more than that, frames wait in the source, keep the time they were sent
-(StreamClock) and the cap skips the ones behind."""
+(StreamClock) and the cap picks among them by that time until the loop has caught up."""
 
 from __future__ import annotations
 
