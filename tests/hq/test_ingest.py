@@ -137,7 +137,21 @@ def test_last_health_is_kept_and_reported(tmp_path):
     assert "not a shopper.health/2 message (fps breaks type)" in err
     assert "not a shopper.health/1 message ((document) breaks additionalProperties)" in err
     camera, = json.loads(report(db, "--json").stdout)["cameras"]
-    assert {k: camera["health"][k] for k in ("time", "fps", "spool_depth")} == \
-        {"time": HEALTH["time"], "fps": 24.9, "spool_depth": 7}
+    assert {k: camera["health"][k] for k in ("time", "fps", "capacity_fps", "spool_depth")} == \
+        {"time": HEALTH["time"], "fps": 24.9, "capacity_fps": 30, "spool_depth": 7}
     assert "last health 2027-01-01T00:42:00.312Z: 24.9 fps, spool 7 windows" in \
         report(db).stdout
+
+
+def test_the_report_shows_health_of_either_version():
+    """A camera whose last health is still /1 (a device not yet updated) is reported as
+    one that sends /2, with capacity_fps null."""
+    from appliance.hq.aggregate import CameraReport
+    from appliance.hq.render import camera_json
+
+    for document, capacity in ((HEALTH, 30), (HEALTH_1, None)):
+        report = CameraReport("shop-1", "door", windows=1, first=HEALTH["time"],
+                              last=HEALTH["time"],
+                              health={**document, "received_at": HEALTH["time"]})
+        health = camera_json(report)["health"]
+        assert health["capacity_fps"] == capacity and health["fps"] == 24.9
