@@ -1,4 +1,4 @@
-"""Health documents (`shopper.health/1`): how one camera process is doing, for store IT.
+"""Health documents (`shopper.health/2`): how one camera process is doing, for store IT.
 
 Health must not show who is in view at a finer grain than the counts do (one window, at
 least k people), nor place the start or stop of the camera inside a window:
@@ -8,18 +8,20 @@ least k people), nor place the start or stop of the camera inside a window:
 - Its figures count from the first such boundary after start (the first boundary gives no
   document), so neither its counters nor `uptime_seconds` tell when inside a window the
   process started; no document is sent on stop, for the same reason about the stop.
-- `inference_ms` is per detector run, not per frame: with motion skip the detector runs
-  only while something moves, so a per-frame mean fell and rose with people in view, while
-  one run of the network costs the same whoever is in the picture.
+- Its load figures do not follow people. `fps` and `frames_received` count the frames the
+  camera delivered, processed or left out by the rate cap alike: they follow the camera and
+  the cap. The split into frames processed and skipped is not sent (health/1 sent it: on a
+  board too slow for its camera with motion skip on, it followed the load of the people in
+  view). `inference_ms` is per detector run, not per frame (with motion skip the detector
+  runs only while something moves; one run costs the same whoever is in the picture), and
+  `capacity_fps`, the rate at which the board could run the detector on every frame, comes
+  from it. `fps_cap` comes from the same per-run time (sources/adaptive.py).
 - `cpu_temp_c` is rounded to 5 degrees: the load of a person in view moves it by about a
   degree; throttling (80-85 degrees) still shows.
 
 A step of the system clock (time sync on a board without a real-time clock, or set back by
 hand) moves the boundaries already passed with it, in whole intervals: rates and uptime go
 on measuring elapsed time, and the next boundary of the new time gets its document.
-
-`fps` (frames processed per second) follows the camera and the rate cap, not people, as
-long as the board keeps up; see docs/privacy.md for when it does not.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ import time
 from pathlib import Path
 
 from appliance import __version__
+from appliance.device.capacity import sustainable_fps
 from appliance.device.clock import WallClock
 from appliance.messages import iso
 
-SCHEMA = "shopper.health/1"
+SCHEMA = "shopper.health/2"
 THERMAL = Path("/sys/class/thermal")
 TEMPERATURE_STEP = 5.0
 
@@ -69,8 +72,8 @@ class HealthMonitor:
 
     def _counters(self, boundary: float) -> tuple:
         times, stats = self.pipeline.times, self.source_stats
-        return (boundary, times.frames, times.detector_runs, times.seconds["inference"],
-                stats.frames_skipped, stats.frames_dropped)
+        return (boundary, stats.frames_read, times.detector_runs, times.seconds["inference"],
+                stats.frames_dropped)
 
     def document(self, mqtt_connects: int, spool_depth: int, spool_dropped: int,
                  now: float | None = None, monotonic: float | None = None) -> dict | None:
@@ -85,9 +88,10 @@ class HealthMonitor:
             return None
         if boundary <= self._last[0]:
             return None
-        (_, frames, runs, inference, skipped, dropped), last = counters, self._last
+        (_, received, runs, inference, dropped), last = counters, self._last
         self._last = counters
         new_runs = runs - last[2]
+        run_seconds = (inference - last[3]) / new_runs if new_runs else None
         return {
             "schema": SCHEMA,
             "store_id": self.store_id,
@@ -95,13 +99,12 @@ class HealthMonitor:
             "time": iso(boundary),
             "software_version": __version__,
             "uptime_seconds": round(boundary - self._base[0], 1),
-            "fps": round((frames - last[1]) / (boundary - last[0]), 2),
-            "inference_ms": round(1000 * (inference - last[3]) / new_runs, 2)
-            if new_runs else 0.0,
+            "fps": round((received - last[1]) / (boundary - last[0]), 2),
+            "frames_received": received - self._base[1],
+            "frames_dropped": dropped - self._base[4],
+            "inference_ms": round(1000 * run_seconds, 2) if new_runs else 0.0,
+            "capacity_fps": sustainable_fps(run_seconds) if new_runs else None,
             "fps_cap": self.pipeline.fps_cap,
-            "frames_processed": frames - self._base[1],
-            "frames_skipped": skipped - self._base[4],
-            "frames_dropped": dropped - self._base[5],
             "stream_reconnects": self.source_stats.reconnects,
             "clock_steps": self.source_stats.clock_steps,
             "mqtt_connects": mqtt_connects,

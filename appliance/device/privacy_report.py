@@ -7,6 +7,7 @@ written down twice), so the report cannot drift from what the code lets out.
 from __future__ import annotations
 
 from appliance.device.analytics.people import LINK_SECONDS
+from appliance.device.capacity import DETECTOR_SHARE
 from appliance.device.config import Config
 from appliance.device.health import health_interval
 from appliance.device.inference.models import load_manifest
@@ -130,13 +131,22 @@ def report(config: Config) -> str:
                     "broker and head office see a camera's start and stop to the second "
                     "(docs/privacy.md).")
     performance = config.performance
-    if mqtt is not None and (performance.motion_skip.enabled or performance.adaptive_rate):
-        out += ["", "Health's `fps`"
-                + (" and `fps_cap`" if performance.adaptive_rate else "")
-                + " follow the camera's rate only while this board keeps up: on a board too "
-                "slow for its camera they drop in the windows where someone was in view "
-                "(motion skip runs the detector only then), whatever the counts' "
-                "suppression. Size the board or the rate cap with `make bench`."]
+    if mqtt is not None:
+        out += ["", "Health's load figures follow the camera, the rate cap and the time of one "
+                "detector run, not people: `fps` and `frames_received` count every frame the "
+                "camera delivers, processed or not, and `capacity_fps` and the adaptive cap "
+                "come from the detector's time per run, which is the same whoever is in view."]
+        if performance.adaptive_rate:
+            out[-1] += (" Only if the people in view make frames cost more than the time the "
+                        f"cap leaves beside the detector ({1 - DETECTOR_SHARE:.0%}; faces and "
+                        "pose cost most) do frames wait in the stream, and `fps` dips in those "
+                        "windows.")
+        elif performance.motion_skip.enabled:
+            out[-1] += (" Without `performance.adaptive_rate` the cap is the configured fps: "
+                        "where `capacity_fps` is below it, motion skip runs the detector only "
+                        "while something moves, so frames wait in the stream and `fps` dips "
+                        "in the windows where people moved. Turn adaptive_rate on, or lower "
+                        "the camera's fps to `capacity_fps`.")
     out += [""]
 
     out += ["## What is stored on the device", ""]

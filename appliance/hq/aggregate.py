@@ -80,7 +80,7 @@ class CameraReport:
     first: str | None = None
     last: str | None = None
     status: str | None = None
-    health: dict | None = None  # the latest shopper.health/1 document (+ received_at)
+    health: dict | None = None  # the latest shopper.health/2 or /1 document (+ received_at)
     lines: dict[str, list[int]] = field(default_factory=dict)  # line -> [in, out]
     suppressed: int = 0  # counts published as null (small-count protection)
     # hour -> line -> [in, out]

@@ -39,13 +39,15 @@ def camera_json(r: CameraReport) -> dict:
         "age_bands": dict(r.age.bands), "age_shares": r.age.shares(),
         "gender": dict(r.age.gender),
         "behaviour": r.behaviour.as_dict() if r.behaviour.windows else None,
-        "health": {key: r.health[key] for key in HEALTH_KEYS} if r.health else None,
+        "health": {key: r.health.get(key) for key in HEALTH_KEYS} if r.health else None,
     }
 
 
-# The figures of a camera's last health message the report shows.
-HEALTH_KEYS = ("time", "received_at", "fps", "fps_cap", "inference_ms", "spool_depth",
-               "spool_dropped", "stream_reconnects", "uptime_seconds", "software_version")
+# The figures of a camera's last health message the report shows (capacity_fps: null
+# from a health/1 device).
+HEALTH_KEYS = ("time", "received_at", "fps", "fps_cap", "capacity_fps", "inference_ms",
+               "spool_depth", "spool_dropped", "stream_reconnects", "uptime_seconds",
+               "software_version")
 
 
 def format_text(reports: list[CameraReport], zone_name: str) -> str:

@@ -36,8 +36,9 @@ from appliance.mqtt_link import MqttLink, new_client, read_password
 
 log = logging.getLogger("shopper_hq")
 COUNTS_SCHEMAS = {"shopper.counts/1": "counts-1.json", "shopper.counts/2": "counts-2.json"}
-HEALTH_SCHEMA = "shopper.health/1"
-SCHEMA_FILES = {**COUNTS_SCHEMAS, HEALTH_SCHEMA: "health-1.json"}
+# health/1 from devices not yet updated; /2 no longer splits frames processed and skipped.
+HEALTH_SCHEMAS = {"shopper.health/1": "health-1.json", "shopper.health/2": "health-2.json"}
+SCHEMA_FILES = {**COUNTS_SCHEMAS, **HEALTH_SCHEMAS}
 
 
 @cache
@@ -107,13 +108,14 @@ def window_problem(document: object) -> str | None:
 
 def health_problem(document: object) -> str | None:
     """Why a document is not a health message HQ keeps (None when it is one)."""
-    if not isinstance(document, dict) or document.get("schema") != HEALTH_SCHEMA:
+    schema = document.get("schema") if isinstance(document, dict) else None
+    if not isinstance(schema, str) or schema not in HEALTH_SCHEMAS:
         return "not a health message (unknown schema)"
-    if not _passes(HEALTH_SCHEMA, document):
-        error = next(iter(counts_validator(HEALTH_SCHEMA).iter_errors(document)), None)
+    if not _passes(schema, document):
+        error = next(iter(counts_validator(schema).iter_errors(document)), None)
         where = "/".join(str(p) for p in error.absolute_path) or "(document)" \
             if error else "(document)"
-        return f"not a {HEALTH_SCHEMA} message ({where} breaks " \
+        return f"not a {schema} message ({where} breaks " \
             f"{error.validator if error else 'schema'})"
     return None
 

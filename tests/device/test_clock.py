@@ -226,7 +226,7 @@ def test_health_keeps_its_pace_and_figures_through_clock_steps():
             wall += 3 * YEAR
         if minute == 5:
             wall -= 3600
-        times.frames += 300  # 5 frames a second
+        stats.frames_read += 300  # the camera delivers 5 frames a second
         wall, mono = wall + 60, mono + 60
         sent.append(health.document(0, 0, 0, now=wall + 0.3, monotonic=mono))
     assert sent[0] is None  # the first boundary: figures count from there

@@ -78,7 +78,7 @@ def test_adaptive_rate_moves_the_pi_camera_s_cap(monkeypatch):
     adaptive = AdaptiveRate(source, 10)
     frames = iter(source)
     next(frames)
-    adaptive.after_frame(0.4)  # 0.4 s a frame: 2 frames a second is what the board keeps up
+    adaptive.after_run(0.3, 0.0)  # 0.3 s a detector run: 2 a second take 60% of the time (< 70%)
     assert adaptive.fps_cap == 2.0 and source.rate.interval == 0.5
     source.stop.set()
 

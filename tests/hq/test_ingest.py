@@ -86,13 +86,17 @@ def test_a_batch_is_one_transaction(target):
         store.close()
 
 
-HEALTH = {"schema": "shopper.health/1", "store_id": "shop-1", "camera_id": "door",
+HEALTH = {"schema": "shopper.health/2", "store_id": "shop-1", "camera_id": "door",
           "time": "2027-01-01T00:42:00.312Z", "software_version": "0.1.0",
-          "uptime_seconds": 86400.2, "fps": 24.9, "inference_ms": 18.7, "fps_cap": 25,
-          "frames_processed": 2151360, "frames_skipped": 0, "frames_dropped": 0,
+          "uptime_seconds": 86400.2, "fps": 24.9, "inference_ms": 18.7, "capacity_fps": 30,
+          "fps_cap": 25, "frames_received": 2151360, "frames_dropped": 0,
           "stream_reconnects": 1, "mqtt_connects": 2, "spool_depth": 7, "spool_dropped": 0,
           "messages_refused": 0, "cpu_temp_c": 51.6,
           "models": {"yolox_nano": {"file": "yolox_nano.onnx", "sha256": "0" * 64}}}
+# The same camera's document before its device was updated (health/1: processed/skipped).
+HEALTH_1 = {**{k: v for k, v in HEALTH.items() if k not in ("capacity_fps", "frames_received")},
+            "schema": "shopper.health/1", "time": "2027-01-01T00:41:00.000Z",
+            "spool_depth": 30, "frames_processed": 2150000, "frames_skipped": 0}
 
 
 def test_last_health_is_kept_and_reported(tmp_path):
@@ -111,9 +115,8 @@ def test_last_health_is_kept_and_reported(tmp_path):
         hq = HqProcess(broker.port, db)
         client = publisher(broker)
         publish(client, "shopper/shop-1/door/counts", json.dumps(windows(hours=1)[0]).encode())
-        older = dict(HEALTH, time="2027-01-01T00:41:00.000Z", spool_depth=30)
-        for document in (older, HEALTH, dict(HEALTH, fps="fast"),
-                         dict(HEALTH, camera_id="back")):
+        for document in (HEALTH_1, HEALTH, dict(HEALTH, fps="fast"),
+                         dict(HEALTH, camera_id="back"), dict(HEALTH_1, frames_received=1)):
             publish(client, "shopper/shop-1/door/health", json.dumps(document).encode())
 
         def kept():
@@ -128,10 +131,27 @@ def test_last_health_is_kept_and_reported(tmp_path):
         stats, err = hq.stop()
     finally:
         broker.stop()
-    assert stats["rejected"] == 2 and stats["stored"] == 1
-    assert "not a shopper.health/1 message (fps breaks type)" in err
+    # health/1 from a device not yet updated is kept (then replaced by the newer /2);
+    # each version is checked against its own schema.
+    assert stats["rejected"] == 3 and stats["stored"] == 1
+    assert "not a shopper.health/2 message (fps breaks type)" in err
+    assert "not a shopper.health/1 message ((document) breaks additionalProperties)" in err
     camera, = json.loads(report(db, "--json").stdout)["cameras"]
-    assert {k: camera["health"][k] for k in ("time", "fps", "spool_depth")} == \
-        {"time": HEALTH["time"], "fps": 24.9, "spool_depth": 7}
+    assert {k: camera["health"][k] for k in ("time", "fps", "capacity_fps", "spool_depth")} == \
+        {"time": HEALTH["time"], "fps": 24.9, "capacity_fps": 30, "spool_depth": 7}
     assert "last health 2027-01-01T00:42:00.312Z: 24.9 fps, spool 7 windows" in \
         report(db).stdout
+
+
+def test_the_report_shows_health_of_either_version():
+    """A camera whose last health is still /1 (a device not yet updated) is reported as
+    one that sends /2, with capacity_fps null."""
+    from appliance.hq.aggregate import CameraReport
+    from appliance.hq.render import camera_json
+
+    for document, capacity in ((HEALTH, 30), (HEALTH_1, None)):
+        report = CameraReport("shop-1", "door", windows=1, first=HEALTH["time"],
+                              last=HEALTH["time"],
+                              health={**document, "received_at": HEALTH["time"]})
+        health = camera_json(report)["health"]
+        assert health["capacity_fps"] == capacity and health["fps"] == 24.9

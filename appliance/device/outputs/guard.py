@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator
 
 from appliance.errors import ApplianceError
 
-KINDS = {"counts": "counts-2.json", "health": "health-1.json", "worker": "worker-1.json"}
+KINDS = {"counts": "counts-2.json", "health": "health-2.json", "worker": "worker-1.json"}
 STATUS_PAYLOADS = (b"online", b"offline")
 # A window with 32 lines is about 2 kB; with 32 zones and a 32x18 heatmap about 12 kB.
 MAX_PAYLOAD_BYTES = 16384
