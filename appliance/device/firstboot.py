@@ -10,8 +10,9 @@ read them). A valid config then names the cameras to start and the hostname; a m
 invalid one is one line in the journal, the box stays up and counts nothing, and the invalid
 file stays on the card to be corrected; once the network is up, that line also goes to each
 camera's status topic when the config's broker part is readable
-(shopper-edge-config-error.service runs `--report-config-error`). Also: fresh ssh host keys
-where the image has none, and the root filesystem grown to the whole card.
+(shopper-edge-config-error.service runs `--report-config-error`). An `authorized_keys` there
+(the administrator's ssh public keys) becomes root's and leaves the card. Also: fresh ssh host
+keys where the image has none, and the root filesystem grown to the whole card.
 
     python -m appliance.device.firstboot [--boot DIR] [--etc DIR] [--report-config-error]
 """
@@ -35,6 +36,12 @@ BOOT_DROP = Path("/boot/firmware/shopper-edge")
 ETC = Path("/etc/shopper-edge")
 SERVICE_USER = "shopper-edge"
 CONFIG = "device.yaml"
+ADMIN_KEYS = "authorized_keys"
+# Root's: the box has no other account, and Debian's sshd lets root in by key only.
+ROOT_SSH = Path("/root/.ssh")
+SSH_PUBLIC_KEY = re.compile(r"(ssh-(ed25519|rsa)|ecdsa-sha2-nistp(256|384|521)|"
+                            r"sk-(ssh-ed25519|ecdsa-sha2-nistp256)@openssh\.com) "
+                            r"[A-Za-z0-9+/]+={0,3}( [ -~]*)?")
 REPORT_UNIT = "shopper-edge-config-error.service"
 REPORT_WAIT_SECONDS = 300.0  # for the network and the broker, then the journal only
 
@@ -59,6 +66,8 @@ def move_drop(drop: Path, etc: Path, uid: int, gid: int) -> Path | None:
     config = None
     for source in sorted(p for p in drop.rglob("*") if p.is_file()):
         relative = source.relative_to(drop)
+        if relative == Path(ADMIN_KEYS):
+            continue  # take_admin_keys'
         if relative == Path(CONFIG):
             config = source
             continue
@@ -75,6 +84,32 @@ def move_drop(drop: Path, etc: Path, uid: int, gid: int) -> Path | None:
         if not any(folder.iterdir()):
             folder.rmdir()
     return config
+
+
+def take_admin_keys(drop: Path, ssh_dir: Path = ROOT_SSH) -> None:
+    """The card's authorized_keys replaces root's (0600 in a 0700 .ssh): an installer revokes
+    a key by dropping the file without it. A line that is no ssh public key (a private key
+    dropped by mistake, options, junk): nothing installed, one line, and the file is wiped
+    from the card all the same (it may be a private key)."""
+    source = drop / ADMIN_KEYS
+    if not source.is_file():
+        return
+    text = source.read_bytes().decode("utf-8", "replace")
+    keys = [line.strip() for line in text.splitlines()
+            if line.strip() and not line.lstrip().startswith("#")]
+    bad = next((n for n, line in enumerate(text.splitlines(), 1)
+                if line.strip() and not line.lstrip().startswith("#")
+                and not SSH_PUBLIC_KEY.fullmatch(line.strip())), None)
+    if bad is not None or not keys:
+        where = f"line {bad}" if bad is not None else "no key"
+        print(f"firstboot: {source}: {where}: not an ssh public key; no key installed",
+              flush=True)
+    else:
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        ssh_dir.chmod(0o700)
+        install(source, ssh_dir / ADMIN_KEYS, 0o600, 0, 0 if os.geteuid() == 0 else -1)
+        print(f"firstboot: {len(keys)} ssh key(s) for root installed from the card", flush=True)
+    wipe(source)
 
 
 def install(source: Path, target: Path, mode: int, uid: int, gid: int) -> None:
@@ -317,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     grow_root()
     gid = pwd.getpwnam(SERVICE_USER).pw_gid
     uid = pwd.getpwnam(SERVICE_USER).pw_uid
+    take_admin_keys(args.boot)
     dropped = move_drop(args.boot, args.etc, uid, gid)
     if dropped is None:
         if not (args.etc / CONFIG).exists():
