@@ -53,14 +53,14 @@ mkdir -p "$work"
 # on a copy of the arm64 OS below): installed by its own install.sh from the staged wheelhouse
 # (the venv is built for the board's architecture; SYSTEMD_OFFLINE: systemctl does not see a
 # chroot as one), the first-boot service enabled; it enables the cameras once a config is on
-# the card.
+# the card (and starts shopper-edge-config-error.service when that config is invalid).
 appliance="set -e
 echo shopper-edge > \"\$1/etc/hostname\"
 printf '127.0.1.1\tshopper-edge\n' >> \"\$1/etc/hosts\"
 printf 'PARTUUID=$disk_id-02 / ext4 defaults,errors=remount-ro 0 1\nPARTUUID=$disk_id-01 /boot/firmware vfat defaults,umask=0077 0 2\n' > \"\$1/etc/fstab\"
 tar -C '$stage' -cf - . | tar -C \"\$1\" -xf - --no-same-owner --no-overwrite-dir
 chroot \"\$1\" env SYSTEMD_OFFLINE=1 /opt/shopper-edge/install.sh
-install -m 0644 '$here/shopper-edge-firstboot.service' \"\$1/usr/lib/systemd/system/\"
+install -m 0644 '$here/shopper-edge-firstboot.service' '$here/shopper-edge-config-error.service' \"\$1/usr/lib/systemd/system/\"
 chroot \"\$1\" systemctl enable shopper-edge-firstboot.service"
 os_packages=cloud-guest-utils,dosfstools,e2fsprogs
 
