@@ -333,7 +333,8 @@ def start_cameras(ids: tuple[str, ...]) -> None:
     units = [f"shopper-edge@{i}.service" for i in ids]
     subprocess.run(["systemctl", "enable", "shopper-edge.target", *units], check=True,
                    capture_output=True)
-    subprocess.run(["systemctl", "restart", "--no-block", *units], check=True)
+    if units:  # `systemctl restart` of no unit is an error
+        subprocess.run(["systemctl", "restart", "--no-block", *units], check=True)
 
 
 def main(argv: list[str] | None = None) -> int:

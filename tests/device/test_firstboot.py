@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from appliance.device import firstboot
 from appliance.device.firstboot import hostname_for, move_drop, take_admin_keys, take_config
 from appliance.errors import ConfigError
 
@@ -149,3 +150,13 @@ def test_no_keys_file_leaves_root_as_it_is(card):
     drop, etc = card
     take_admin_keys(drop, etc / "root-ssh")
     assert not (etc / "root-ssh").exists()
+
+
+def test_no_camera_starts_nothing_and_does_not_fail(monkeypatch, tmp_path):
+    """An invalid config: the cameras are disabled and nothing is restarted (systemctl
+    restart with no unit fails, which stopped the first boot before it reported the error)."""
+    calls = []
+    monkeypatch.setattr(firstboot.subprocess, "run",
+                        lambda args, **kwargs: calls.append(args[:2]))
+    firstboot.start_cameras(())
+    assert calls == [["systemctl", "enable"]]

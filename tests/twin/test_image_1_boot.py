@@ -147,6 +147,7 @@ def test_1_an_invalid_config_leaves_the_box_up_counting_nothing(card, board, con
     assert vm.wait_log("login:", 300), vm.log()[-3000:]
     line = [x for x in vm.log().splitlines() if "counting nothing" in x]
     assert len(line) == 1 and "cameras[0].fps" in line[0], line
+    assert "Traceback" not in vm.log() and "Failed to start" not in vm.log(), vm.log()[-3000:]
     # Once the network is up, the same line is the camera's status at HQ.
     assert vm.wait_log(f"config error sent on shopper/{STORE}/{CAMERA}/status", 600), \
         vm.log()[-3000:]
