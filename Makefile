@@ -30,6 +30,9 @@ ORT_WHEEL ?=
 HOST ?=
 # How deploy reaches HOST: e.g. SSH='ssh -F var/twin/amd64/ssh_config' for the twin.
 SSH ?= ssh
+# How deploy and uninstall become root there: SUDO= for HOST=root@... (an image-built box has
+# root's ssh key from the card and no sudo, docs/image.md).
+SUDO ?= sudo
 STAGE_OPT = $(DESTDIR)/opt/shopper-edge
 # What make deploy copies: only our own paths, never /etc or /usr themselves (their modes
 # must stay the device's) and never /etc/shopper-edge/secrets (copied by hand).
@@ -141,24 +144,25 @@ stage: install
 	cd $(DESTDIR) && find $(STAGED) -type f ! -path opt/shopper-edge/MANIFEST.sha256 \
 	  | LC_ALL=C sort | xargs sha256sum > opt/shopper-edge/MANIFEST.sha256
 
-# make deploy HOST=user@device [PLATFORM=...]: stage, copy the tree to the device's / and
-# run install.sh there (the user needs passwordless sudo). Secrets are never copied: the
-# installer puts them in /etc/shopper-edge/secrets by hand, mode 0600, owner shopper-edge.
+# make deploy HOST=user@device [PLATFORM=...] [SUDO=]: stage, copy the tree to the device's /
+# and run install.sh there (the user needs passwordless sudo; root: HOST=root@... SUDO=).
+# Secrets are never copied: the installer puts them in /etc/shopper-edge/secrets by hand,
+# mode 0600, owner shopper-edge.
 deploy: check-host stage
-	$(SSH) $(HOST) sudo rm -rf /opt/shopper-edge/wheels
+	$(SSH) $(HOST) $(SUDO) rm -rf /opt/shopper-edge/wheels
 	cd $(DESTDIR) && if command -v rsync >/dev/null && $(SSH) $(HOST) command -v rsync >/dev/null; then \
-	  rsync -a --relative --no-implied-dirs --no-owner --no-group --rsync-path='sudo rsync' \
+	  rsync -a --relative --no-implied-dirs --no-owner --no-group --rsync-path='$(SUDO) rsync' \
 	    -e "$(SSH)" $(STAGED) $(HOST):/; \
 	else \
-	  tar -cf - $(STAGED) | $(SSH) $(HOST) sudo tar -C / -xf - --no-same-owner --no-overwrite-dir; \
+	  tar -cf - $(STAGED) | $(SSH) $(HOST) $(SUDO) tar -C / -xf - --no-same-owner --no-overwrite-dir; \
 	fi
-	$(SSH) $(HOST) sudo /opt/shopper-edge/install.sh
+	$(SSH) $(HOST) $(SUDO) /opt/shopper-edge/install.sh
 
 # make uninstall HOST=user@device [PURGE=yes]: stop and remove the service; config, secrets,
 # spool, models and the user stay unless PURGE=yes. This release's uninstall.sh is piped to
 # the device (the copy there removes itself, so a purge after an uninstall still works).
 uninstall: check-host
-	$(SSH) $(HOST) sudo sh -s -- $(if $(PURGE),--purge) < tools/uninstall.sh
+	$(SSH) $(HOST) $(SUDO) sh -s -- $(if $(PURGE),--purge) < tools/uninstall.sh
 
 # The device twin (docs/twin.md): a Debian 12 VM from Debian packages, under QEMU emulation.
 # make twin [ARCH=arm64] builds (cached in var/twin/) and boots it and prints how to reach

@@ -79,7 +79,9 @@ def report(config: Config) -> str:
                 f"- `{prefix}/C/counts`: one message per {config.window_seconds:g} s window "
                 f"(QoS {mqtt.qos}, not retained), fields:"]
         out += [f"    - `{name}`: {text}" for name, text in fields(validator("counts").schema)]
-        out += [f"- `{prefix}/C/status`: the word `online` or `offline` (retained)",
+        out += [f"- `{prefix}/C/status`: the word `online` or `offline` (retained); from a "
+                "flashed box with an invalid config, `config-error: ` and the error's line "
+                "(which key is wrong, no values of the config)",
                 f"- `{prefix}/C/health`: at wall-clock multiples of "
                 f"{health_interval(mqtt.health_seconds, config.window_seconds):g} s (whole "
                 "windows; figures count from the first one after start, none on stop), "

@@ -31,7 +31,7 @@ from paho.mqtt.properties import Properties
 
 from appliance.hq.behaviour import check_heatmap_shape
 from appliance.hq.store import StoreError, WindowStore
-from appliance.messages import iso
+from appliance.messages import iso, status_problem
 from appliance.mqtt_link import MqttLink, new_client, read_password
 
 log = logging.getLogger("shopper_hq")
@@ -243,8 +243,9 @@ class HqSubscriber:
             return self._reject(topic, "unexpected topic")
         store_id, camera_id, kind = parts[-3:]
         if kind == "status":
-            if payload not in (b"online", b"offline"):
-                return self._reject(topic, "status is neither online nor offline")
+            problem = status_problem(payload)
+            if problem is not None:
+                return self._reject(topic, f"status: {problem}")
             return kind, (store_id, camera_id, payload.decode())
         try:
             document = orjson.loads(payload)  # UTF-8 only, as the devices send

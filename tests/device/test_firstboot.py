@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from appliance.device.firstboot import hostname_for, move_drop, take_config
+from appliance.device import firstboot
+from appliance.device.firstboot import hostname_for, move_drop, take_admin_keys, take_config
 from appliance.errors import ConfigError
 
 # As root (the service), files get the service user's ids; otherwise this user's.
@@ -100,3 +101,62 @@ def test_nothing_dropped_is_nothing_to_do(tmp_path):
 def test_hostname_is_the_store_id_as_a_dns_label():
     assert hostname_for("Store_0042") == "shopper-store-0042"
     assert hostname_for("x" * 80) == "shopper-" + "x" * 55
+
+
+ED25519 = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8oX9bq3lJ5lV6gq3D0cE1tq0Y0nV6z9xkq8p0a1b2c "
+           "admin@laptop")
+RSA = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 installer"
+
+
+def test_the_admins_keys_become_roots_and_leave_the_card(card, capsys):
+    drop, etc = card
+    keys = f"# the installer's laptop\n{ED25519}\n\n{RSA}\n"
+    (drop / "authorized_keys").write_text(keys)
+    ssh = etc / "root-ssh"
+    take_admin_keys(drop, ssh)
+    assert (ssh / "authorized_keys").read_text() == keys
+    root = 0 if os.geteuid() == 0 else os.getuid()
+    assert mode_owner(ssh / "authorized_keys")[:2] == (0o600, root)
+    assert stat.S_IMODE(ssh.stat().st_mode) == 0o700
+    assert not (drop / "authorized_keys").exists()
+    assert "firstboot: 2 ssh key(s) for root installed from the card" in capsys.readouterr().out
+    # Not a file for /etc/shopper-edge: the rest of the drop moves as before.
+    move_drop(drop, etc, UID, GID)
+    assert not (etc / "authorized_keys").exists()
+    # A later card's file replaces them (how a key is revoked).
+    (drop / "authorized_keys").write_text(RSA + "\n")
+    take_admin_keys(drop, ssh)
+    assert (ssh / "authorized_keys").read_text() == RSA + "\n"
+
+
+@pytest.mark.parametrize("text, where", [
+    (f"{ED25519}\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n", "line 2"),
+    (f'command="sh" {ED25519}\n', "line 1"),
+    ("# only a comment\n", "no key"),
+])
+def test_a_file_that_is_not_only_public_keys_installs_nothing_and_is_wiped(card, capsys, text,
+                                                                          where):
+    drop, etc = card
+    (drop / "authorized_keys").write_text(text)
+    ssh = etc / "root-ssh"
+    take_admin_keys(drop, ssh)
+    assert not ssh.exists()
+    assert not (drop / "authorized_keys").exists()  # it may have been a private key
+    assert capsys.readouterr().out == (f"firstboot: {drop / 'authorized_keys'}: {where}: "
+                                       "not an ssh public key; no key installed\n")
+
+
+def test_no_keys_file_leaves_root_as_it_is(card):
+    drop, etc = card
+    take_admin_keys(drop, etc / "root-ssh")
+    assert not (etc / "root-ssh").exists()
+
+
+def test_no_camera_starts_nothing_and_does_not_fail(monkeypatch, tmp_path):
+    """An invalid config: the cameras are disabled and nothing is restarted (systemctl
+    restart with no unit fails, which stopped the first boot before it reported the error)."""
+    calls = []
+    monkeypatch.setattr(firstboot.subprocess, "run",
+                        lambda args, **kwargs: calls.append(args[:2]))
+    firstboot.start_cameras(())
+    assert calls == [["systemctl", "enable"]]

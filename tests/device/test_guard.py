@@ -80,8 +80,10 @@ def test_spooled_payloads_are_checked_again_when_read_back():
                             STORE, CAMERA)
 
 
-def test_status_admits_only_online_and_offline():
+def test_status_admits_only_online_offline_and_a_config_error_line():
     assert guard.check_status(b"online") == b"online"
+    line = b"config-error: device.yaml: cameras[0].fps: must be > 0, got -5"
+    assert guard.check_status(line) == line  # more in test_firstboot_status.py
     with pytest.raises(guard.GuardRefused):
         guard.check_status(b"online; camera at 10.0.0.7")
 

@@ -88,6 +88,23 @@ def test_repeats_are_dropped_and_junk_is_rejected_without_stopping(broker, tmp_p
     assert "PNG" not in err and "aGk=" not in err
 
 
+def test_a_config_error_status_is_stored_and_a_forged_status_rejected(broker, tmp_path):
+    db = tmp_path / "hq.sqlite"
+    hq = start_hq(broker, str(db))
+    client = publisher(broker)
+    line = b"config-error: device.yaml: cameras[0].fps: must be > 0, got -5"
+    publish(client, "shopper/shop-1/door/status", line)
+    publish(client, "shopper/shop-1/back/status", b"config-error: see rtsp://10.0.0.7/live")
+    wait_for(lambda: db.exists() and WindowStore(str(db)).statuses())
+    time.sleep(0.5)
+    client.loop_stop()
+    stats, err = hq.stop()
+    assert stats == {"stored": 0, "duplicates": 0, "rejected": 1, "statuses": 1}
+    assert WindowStore(str(db)).statuses()[("shop-1", "door")][0] == line.decode()
+    assert "rejected a message on shopper/shop-1/back/status: status: a config error" in err
+    assert "10.0.0.7" not in err
+
+
 def test_shared_subscription_splits_the_windows_between_instances(broker, tmp_path):
     dbs = [tmp_path / "hq-a.sqlite", tmp_path / "hq-b.sqlite"]
     hqs = [start_hq(broker, str(db), "--share", "hq", client_id=f"hq-{i}")

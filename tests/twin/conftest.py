@@ -184,6 +184,15 @@ class Store:
             return [json.loads(d) for (d,) in
                     connection.execute("SELECT document FROM windows ORDER BY rowid")]
 
+    def statuses(self) -> dict[tuple[str, str], str]:
+        """Each camera's status as HQ stored it."""
+        db = self.directory / "hq.sqlite"
+        if not db.exists():
+            return {}
+        with sqlite3.connect(db) as connection:
+            return {(s, c): status for s, c, status in connection.execute(
+                "SELECT store_id, camera_id, status FROM camera_status")}
+
     def close(self) -> None:
         if self.hq is not None:
             self.hq.stop()

@@ -41,6 +41,8 @@ FAT = "@@1M"  # mtools: the FAT partition starts at 1 MiB (tools/image/build-ima
 ROOT_OFFSET = 257 * 1024 * 1024
 # EFI firmware + kernel + userspace under TCG on a loaded 2-core host.
 BOOT_SECONDS = {"amd64": 900, "arm64": 2400}[ARCH]
+ADMIN_KEY = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO8oX9bq3lJ5lV6gq3D0cE1tq0Y0nV6z9xkq8p0a1b2c "
+             "installer@laptop\n")
 
 
 def mtools(tool: str, card: Path, *args: str) -> subprocess.CompletedProcess:
@@ -137,6 +139,7 @@ def test_1_an_invalid_config_leaves_the_box_up_counting_nothing(card, board, con
     drop(card, "device.yaml", yaml.safe_dump(raw).encode(), directory)
     drop(card, "secrets/mqtt.password", f"{USERS['dev-front']}\n".encode(), directory)
     drop(card, "store-ca.crt", store.broker.ca.read_bytes(), directory)
+    drop(card, "authorized_keys", ADMIN_KEY.encode(), directory)
     started = time.monotonic()
     vm = board()
     assert vm.wait_log("counting nothing", BOOT_SECONDS), vm.log()[-3000:]
@@ -144,10 +147,21 @@ def test_1_an_invalid_config_leaves_the_box_up_counting_nothing(card, board, con
     assert vm.wait_log("login:", 300), vm.log()[-3000:]
     line = [x for x in vm.log().splitlines() if "counting nothing" in x]
     assert len(line) == 1 and "cameras[0].fps" in line[0], line
+    assert "Traceback" not in vm.log() and "Failed to start" not in vm.log(), vm.log()[-3000:]
+    # Once the network is up, the same line is the camera's status at HQ.
+    assert vm.wait_log(f"config error sent on shopper/{STORE}/{CAMERA}/status", 600), \
+        vm.log()[-3000:]
+    TIMES["image: boot to config-error at HQ"] = time.monotonic() - started
+    wait_for(lambda: (store.statuses().get((STORE, CAMERA)) or "").startswith("config-error"),
+             30, "the config-error status at HQ")
+    assert store.statuses()[STORE, CAMERA] == \
+        "config-error: device.yaml: cameras[0].fps: expected a number, got str"
     assert vm.poweroff(), vm.log()[-3000:]
-    # The invalid config stays on the card to be corrected; the secrets do not.
+    # The invalid config stays on the card to be corrected; the secrets and key do not.
     assert fat_files(card) == ["device.yaml"]
     assert debugfs(card, "cat /etc/shopper-edge/secrets/mqtt.password") == "front-secret\n"
+    assert debugfs(card, "cat /root/.ssh/authorized_keys") == ADMIN_KEY
+    assert file_mode_owner(card, "/root/.ssh/authorized_keys") == ("0600", "0", "0")
     wants = debugfs(card, "ls -l /etc/systemd/system/shopper-edge.target.wants")
     assert "shopper-edge@" not in wants
 

@@ -76,3 +76,14 @@ def test_root_has_the_appliance_for_arm64_and_mounts_the_fat(image, tmp_path):
         image, "ls /etc/systemd/system/multi-user.target.wants")
     assert debugfs(image, "cat /etc/machine-id") == ""
     assert "ssh_host_" not in debugfs(image, "ls /etc/ssh")
+
+
+def test_the_manifest_has_the_pis_boot_packages_only(image):
+    """The arm64 boards share one OS root with both boards' boot packages: the Pi's keeps
+    raspi-firmware and drops systemd-boot-efi; the initrd was made once, for the kernel."""
+    packages = {line.split()[0] for line in
+                image.with_suffix(".manifest").read_text().splitlines()
+                if len(line.split()) == 3 and "./" not in line}  # name version arch
+    assert {"raspi-firmware", "linux-image-arm64", "initramfs-tools"} <= packages
+    assert "systemd-boot-efi" not in packages and "systemd-boot" not in packages
+    assert "update-initramfs.real" not in debugfs(image, "ls /usr/sbin")  # diversion undone

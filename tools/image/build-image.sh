@@ -15,9 +15,9 @@ stage=$(realpath "$2")
 out=$3
 here=$(dirname "$(realpath "$0")")
 case $board in
-    generic-amd64) arch=amd64; extra=systemd-boot; console=ttyS0; efi=BOOTX64.EFI ;;
-    generic-arm64) arch=arm64; extra=systemd-boot; console=ttyAMA0; efi=BOOTAA64.EFI ;;
-    rpi4) arch=arm64; extra=raspi-firmware ;;
+    generic-amd64) arch=amd64; console=ttyS0; efi=BOOTX64.EFI ;;
+    generic-arm64) arch=arm64; console=ttyAMA0; efi=BOOTAA64.EFI ;;
+    rpi4) arch=arm64 ;;
     *) echo "build-image.sh: BOARD must be generic-amd64, generic-arm64 or rpi4, not $board" >&2
        exit 2 ;;
 esac
@@ -49,31 +49,74 @@ fi
 rm -rf "$work"
 mkdir -p "$work"
 
-# The OS (the twin's recipe, tools/image/debian-root.sh), the appliance installed by its own
-# install.sh from the staged wheelhouse (the venv is built for the board's architecture;
-# SYSTEMD_OFFLINE: systemctl does not see mmdebstrap's chroot as one), the first-boot service
-# enabled; the cameras are enabled by it once a config is on the card.
-# Debian's raspi-firmware copies the firmware, kernel, initrd and device trees to
-# /boot/firmware and writes config.txt and cmdline.txt (root from /etc/default/raspi-firmware's
-# ROOTPART) when a kernel is installed, and refuses when /boot/firmware is not a mount point:
-# a bind mount of the folder onto itself while the packages install, then its kernel hook
-# again with our root partition. raspi-firmware is in Debian's non-free-firmware component.
-set --
-if [ "$board" = rpi4 ]; then
+# The appliance on the OS, as one shell step with the root as $1 (an mmdebstrap hook, or run
+# on a copy of the arm64 OS below): installed by its own install.sh from the staged wheelhouse
+# (the venv is built for the board's architecture; SYSTEMD_OFFLINE: systemctl does not see a
+# chroot as one), the first-boot service enabled; it enables the cameras once a config is on
+# the card (and starts shopper-edge-config-error.service when that config is invalid).
+appliance="set -e
+echo shopper-edge > \"\$1/etc/hostname\"
+printf '127.0.1.1\tshopper-edge\n' >> \"\$1/etc/hosts\"
+printf 'PARTUUID=$disk_id-02 / ext4 defaults,errors=remount-ro 0 1\nPARTUUID=$disk_id-01 /boot/firmware vfat defaults,umask=0077 0 2\n' > \"\$1/etc/fstab\"
+tar -C '$stage' -cf - . | tar -C \"\$1\" -xf - --no-same-owner --no-overwrite-dir
+chroot \"\$1\" env SYSTEMD_OFFLINE=1 /opt/shopper-edge/install.sh
+install -m 0644 '$here/shopper-edge-firstboot.service' '$here/shopper-edge-config-error.service' \"\$1/usr/lib/systemd/system/\"
+chroot \"\$1\" systemctl enable shopper-edge-firstboot.service"
+os_packages=cloud-guest-utils,dosfstools,e2fsprogs
+
+if [ "$arch" = amd64 ]; then
+    "$here/debian-root.sh" amd64 "$root" --include="systemd-boot,$os_packages" \
+        --customize-hook="$appliance"
+else
+    # Both arm64 boards start from one OS root, the slow part (every maintainer script and
+    # mkinitramfs run through qemu-user), built once and kept in $os (its inputs' hash in
+    # $os.key), with both boards' boot packages: Debian's raspi-firmware (non-free-firmware
+    # component) and systemd-boot-efi (the EFI binaries only); each board's copy purges the
+    # other's and gets the appliance.
+    # update-initramfs is a no-op while the packages install (the kernel's hook and
+    # initramfs-tools' trigger would each run mkinitramfs, over 20 minutes apiece here) and
+    # runs once at the end. raspi-firmware copies the firmware, kernel, initrd and device trees
+    # to /boot/firmware and writes config.txt and cmdline.txt (root from
+    # /etc/default/raspi-firmware's ROOTPART) whenever an initrd is made, and refuses when
+    # /boot/firmware is not a mount point: a bind mount of the folder onto itself meanwhile.
+    divert='chroot "$1" dpkg-divert --quiet --local --rename --divert /usr/sbin/update-initramfs.real --add /usr/sbin/update-initramfs && printf "#!/bin/sh\nexit 0\n" > "$1/usr/sbin/update-initramfs" && chmod 0755 "$1/usr/sbin/update-initramfs"'
+    undivert='rm "$1/usr/sbin/update-initramfs" && chroot "$1" dpkg-divert --quiet --local --rename --remove /usr/sbin/update-initramfs'
     set -- --components=main,non-free-firmware \
+        --include="raspi-firmware,systemd-boot-efi,$os_packages" \
+        --essential-hook="$divert" \
         --essential-hook='mkdir -p "$1/boot/firmware" && mount --bind "$1/boot/firmware" "$1/boot/firmware"' \
-        --customize-hook="sed -i 's|^#\\?ROOTPART=.*|ROOTPART=PARTUUID=$disk_id-02|' \"\$1/etc/default/raspi-firmware\" && chroot \"\$1\" sh -c 'for k in /boot/vmlinuz-*; do /etc/kernel/postinst.d/z50-raspi-firmware \${k#/boot/vmlinuz-}; done'" \
+        --customize-hook="sed -i 's|^#\\?ROOTPART=.*|ROOTPART=PARTUUID=$disk_id-02|' \"\$1/etc/default/raspi-firmware\"" \
+        --customize-hook="$undivert" \
+        --customize-hook='for k in "$1"/boot/vmlinuz-*; do chroot "$1" update-initramfs -c -k "${k#*/boot/vmlinuz-}"; done' \
         --customize-hook='umount "$1/boot/firmware"'
+    os=$(dirname "$out")/os-arm64
+    key=$( { cat "$here/debian-root.sh"; printf '%s\n' "$@" "$SOURCE_DATE_EPOCH" "${DEBIAN_MIRROR:-}"
+           } | sha256sum | cut -d' ' -f1)
+    if [ ! -d "$os" ] || [ "$(cat "$os.key" 2>/dev/null)" != "$key" ]; then
+        if [ -d "$os.tmp" ] && findmnt -rn -o TARGET | grep -q "^$(realpath "$os.tmp")/"; then
+            echo "build-image.sh: a killed build left mounts under $os.tmp: unmount them first" >&2
+            exit 2
+        fi
+        rm -rf "$os.key" "$os.tmp" "$os"
+        "$here/debian-root.sh" arm64 "$os.tmp" "$@"
+        mv "$os.tmp" "$os"
+        echo "$key" > "$os.key"
+    fi
+    cp -a "$os" "$root"
+    # Purging runs initramfs-tools' trigger: diverted again, so the initrd stays as made.
+    if [ "$board" = rpi4 ]; then
+        drop='chroot "$1" dpkg --purge systemd-boot-efi'
+    else
+        drop='chroot "$1" dpkg --purge raspi-firmware && find "$1/boot/firmware" -mindepth 1 -delete && sed -i "s/ non-free-firmware//" "$1/etc/apt/sources.list"'
+    fi
+    # The host's /dev and a /proc for the packages' scripts and pip, as mmdebstrap gives them.
+    mount --bind /dev "$root/dev"
+    mount -t proc proc "$root/proc"
+    status=0
+    sh -c "$divert && $drop && $undivert" sh "$root" && sh -c "$appliance" sh "$root" || status=$?
+    umount "$root/proc" "$root/dev"
+    [ "$status" -eq 0 ] || exit "$status"
 fi
-"$here/debian-root.sh" "$arch" "$root" \
-    --include="$extra,cloud-guest-utils,dosfstools,e2fsprogs" \
-    --customize-hook='echo shopper-edge > "$1/etc/hostname"; echo "127.0.1.1	shopper-edge" >> "$1/etc/hosts"' \
-    --customize-hook="printf 'PARTUUID=$disk_id-02 / ext4 defaults,errors=remount-ro 0 1\nPARTUUID=$disk_id-01 /boot/firmware vfat defaults,umask=0077 0 2\n' > \"\$1/etc/fstab\"" \
-    --customize-hook="tar -C '$stage' -cf - . | tar -C \"\$1\" -xf - --no-same-owner --no-overwrite-dir" \
-    --customize-hook='chroot "$1" env SYSTEMD_OFFLINE=1 /opt/shopper-edge/install.sh' \
-    --customize-hook="install -m 0644 '$here/shopper-edge-firstboot.service' \"\$1/usr/lib/systemd/system/\"" \
-    --customize-hook='chroot "$1" systemctl enable shopper-edge-firstboot.service' \
-    "$@"
 
 # No camera until the installer's config arrives: the staged config is the card's template.
 mkdir -p "$root/boot/firmware/shopper-edge/secrets"

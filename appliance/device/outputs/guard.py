@@ -16,9 +16,9 @@ from importlib import resources
 from jsonschema import Draft202012Validator
 
 from appliance.errors import ApplianceError
+from appliance.messages import status_problem
 
 KINDS = {"counts": "counts-2.json", "health": "health-2.json", "worker": "worker-1.json"}
-STATUS_PAYLOADS = (b"online", b"offline")
 # A window with 32 lines is about 2 kB; with 32 zones and a 32x18 heatmap about 12 kB.
 MAX_PAYLOAD_BYTES = 16384
 
@@ -78,8 +78,10 @@ def check_payload(kind: str, payload: bytes | str, store_id: str, camera_id: str
 
 
 def check_status(payload: bytes) -> bytes:
-    if payload not in STATUS_PAYLOADS:
-        raise GuardRefused("refused status message: only 'online' or 'offline'")
+    """`online`, `offline` or a config error's line (appliance/messages.py)."""
+    problem = status_problem(payload)
+    if problem is not None:
+        raise GuardRefused(f"refused status message: {problem}")
     return payload
 
 
