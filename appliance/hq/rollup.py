@@ -11,7 +11,8 @@ A roll-up is a sum, so windows can be added in any order (a spool resent after a
 arrives late). What depends on the order is kept with the key that orders it (window start
 + message id): the first window's clock, the first appearance of each line, each zone's
 latest kind. Each window start is kept with how many windows had it (`slots`), so a
-quarter-hour observed twice (a device's clock set back) shows as such (`repeated`). A heatmap whose grid changes within a quarter-hour is not summed across grids:
+quarter-hour observed twice (a device's clock set back) shows as such (`repeated`). A
+heatmap whose grid changes within a quarter-hour is not summed across grids:
 such a quarter-hour is read from its windows in order (see aggregate.py).
 """
 

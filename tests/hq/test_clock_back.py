@@ -11,6 +11,9 @@ from __future__ import annotations
 import json
 from zoneinfo import ZoneInfo
 
+import pytest
+
+from appliance.device import clock
 from appliance.device.analytics.lines import Crossing
 from appliance.device.clock import WallClock
 from appliance.device.sources import SourceStats
@@ -18,11 +21,19 @@ from appliance.device.window import WindowAggregator
 from appliance.hq.aggregate import build_reports
 from appliance.hq.render import as_json, format_text
 from appliance.hq.store import WindowStore
-from tests.device.test_clock import BOOT, clocks  # noqa: F401 (a fixture)
+from tests.device.test_clock import BOOT, Clocks
 from tests.hq.test_hq_aggregate import fold_windows
 
 WINDOW = 60.0
 RECEIVED = "2027-04-01T00:00:00Z"
+
+
+@pytest.fixture
+def clocks(monkeypatch) -> Clocks:
+    """The device's two clocks, the wall clock set by the test (test_clock.py's)."""
+    clocks = Clocks(BOOT)
+    monkeypatch.setattr(clock, "time", clocks.module())
+    return clocks
 
 
 def device_windows(clocks, seconds: int, set_back_at: int) -> list[dict]:
