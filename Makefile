@@ -168,7 +168,7 @@ twin-stop:
 twin-test: models
 	$(BIN)/python -m pytest -q -m twin tests/twin
 
-# CI's twin job (docs/twin.md): the essentials in about 15-20 minutes. The twin's image gets
+# CI's twin job (docs/twin.md): the essentials in 9-12 minutes here. The twin's image gets
 # this release's wheelhouse installed at build time, natively, so `make deploy` (still the
 # whole installer path) finds it installed instead of pip installing it under emulation; then
 # active through READY=1 and the watchdog, security <= 2.0, the worker's namespaces, SIGKILL

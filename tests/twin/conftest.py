@@ -45,9 +45,10 @@ topic read shopper/#
 CLIP = CLIPS / "OneLeaveShopReenter1front.mpg"  # 1 in, 1 out, 15.6 s
 WINDOW_SECONDS = 10
 # The camera plays the clip SLOW times slower (every frame at 25/SLOW fps). Under QEMU's
-# icount (TWIN_ICOUNT, docs/twin.md) the twin's own clocks also run about SLOW times slower
-# than this host's while it computes (TWIN_SLOW matched to them), so the appliance sees the
-# clip at its own pace; what the twin does in its own time then takes SLOW times longer here.
+# icount (TWIN_ICOUNT) the twin's own clocks run slower than this host's while it computes,
+# TWIN_SLOW chosen to match, so that the appliance would see the clip at its own pace (tried:
+# they do not keep one pace, docs/twin.md); what the twin does in its own time then takes up
+# to SLOW times longer here.
 SLOW = int(os.environ.get("TWIN_SLOW", "10"))
 GUEST_SLOWER = SLOW if os.environ.get("TWIN_ICOUNT") else 1
 SYSTEM_PYTHON = "/usr/bin/python3"
