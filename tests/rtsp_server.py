@@ -4,8 +4,9 @@ Usage (Debian's system python, NOT the project venv -- it needs PyGObject):
     /usr/bin/python3 tests/rtsp_server.py --port 8554 --file clip.mpg [--mount /cam]
 
 Serves rtsp://127.0.0.1:PORT/cam until killed and prints "READY" once listening.
-With --once the clip is played one time to the first client only (the mount is then removed,
-so a reconnecting client is refused): what was counted must equal the clip's truth.
+With --once the clip is played one time (the mount is removed once a client's showing reached
+the clip's end, so a reconnecting client is refused): what was counted must equal the clip's
+truth.
 Each client gets its own pipeline starting at the beginning of the clip, paced in real
 time.  Elementary MPEG-1/2 video files (such as the CAVIAR .mpg clips) are looped
 forever; other files (e.g. .mp4) are played once, then the stream ends.
@@ -66,9 +67,17 @@ def main() -> int:
     mounts = server.get_mount_points()
     mounts.add_factory(args.mount, factory)
     if args.once:
-        # Removed when the first client's media is torn down (at its end or when it leaves).
-        factory.connect("media-constructed", lambda _factory, media: media.connect(
-            "unprepared", lambda *_: mounts.remove_factory(args.mount)))
+        # Removed when a client's media has sent the clip's end (EOS), so the showing is
+        # one whole play; a client that only looked (ffprobe before the decoder, as the
+        # appliance does) and left does not use it up.
+        def on_event(_pad, info):
+            if info.get_event().type == Gst.EventType.EOS:
+                GLib.idle_add(lambda: mounts.remove_factory(args.mount) and False)
+            return Gst.PadProbeReturn.OK
+
+        factory.connect("media-constructed", lambda _factory, media: media.get_element()
+                        .get_by_name("pay0").get_static_pad("src")
+                        .add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, on_event))
     if server.attach(None) == 0:
         print(f"cannot listen on {args.host}:{args.port}", file=sys.stderr)
         return 1

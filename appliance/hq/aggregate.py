@@ -8,7 +8,9 @@ A window counts in the hour its start falls in (windows are aligned to multiples
 length, so with a length that divides an hour none straddles two). Footfall is the sum of
 `in` over a camera's lines; a camera whose lines are all doors gives visitors. Coverage is
 the share of the stored windows' time that frames were processed for: a camera that was
-down shows low coverage rather than a quiet shop.
+down shows low coverage rather than a quiet shop. A time observed twice (a device's clock
+set back an hour repeats that hour with new windows: `repeated_windows`, per hour in
+`observed_twice`) is summed, for people really passed in both, and shown as such.
 Age bands and gender (optional in a document) are visitors whose track ended in the
 window; a store's age profile sums its cameras over the windows selected (--since/--until).
 Shopper behaviour (zones, journeys, groups, heatmap: `shopper.counts/2` windows) is pooled
@@ -85,6 +87,8 @@ class CameraReport:
     suppressed: int = 0  # counts published as null (small-count protection)
     # hour -> line -> [in, out]
     hours: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    repeated_windows: int = 0  # windows whose time another window also observed
+    observed_twice: dict[str, int] = field(default_factory=dict)  # hour -> repeated windows
     age: AgeProfile = field(default_factory=AgeProfile)
     behaviour: Behaviour = field(default_factory=Behaviour)
 
@@ -141,6 +145,7 @@ def build_reports(store: WindowStore, zone: tzinfo, store_id: str | None = None,
         _fold(report, ages[s, c], rollup, hours[start])
     for key, report in reports.items():
         report.hours = dict(sorted(report.hours.items()))  # a DST change repeats an hour
+        report.observed_twice = dict(sorted(report.observed_twice.items()))
         for section, named in ages[key].items():
             if named:
                 report.age.add(*((named, {}) if section == "age_bands" else ({}, named)))
@@ -244,6 +249,9 @@ def _fold(report: CameraReport, ages: dict[str, dict[str, int]], r: Rollup,
     report.first = min(report.first or r.first_start, r.first_start)
     report.last = max(report.last or r.last_end, r.last_end)
     per_line = report.hours.setdefault(hour, {})
+    if r.repeated:
+        report.repeated_windows += r.repeated
+        report.observed_twice[hour] = report.observed_twice.get(hour, 0) + r.repeated
     # Lines in the order they first appear, as when windows were read in time order.
     for name, (entered, exited, no_in, no_out, _key) in sorted(
             r.lines.items(), key=lambda item: (item[1][4], item[0])):

@@ -30,6 +30,7 @@ def camera_json(r: CameraReport) -> dict:
         "first_window": r.first,
         "last_window": r.last, "observed_hours": round(r.observed_seconds / 3600, 3),
         "coverage": round(r.coverage, 4),
+        "repeated_windows": r.repeated_windows, "observed_twice": r.observed_twice,
         "lines": {name: {"in": c[0], "out": c[1]} for name, c in r.lines.items()},
         "footfall_by_day": r.footfall_by_day(),
         "footfall_by_hour": r.footfall_by_hour(),
@@ -60,6 +61,10 @@ def format_text(reports: list[CameraReport], zone_name: str) -> str:
         out.append(f"  windows {r.windows} ({r.partial_windows} partial), "
                    f"{r.first} .. {r.last}, observed {r.observed_seconds / 3600:.2f} h, "
                    f"coverage {r.coverage:.1%}")
+        if r.repeated_windows:
+            out.append(f"  {r.repeated_windows} windows observed a time another window had "
+                       "observed (the device's clock was set back): the hours marked 'twice' "
+                       "count the people of both")
         if r.health:
             h = r.health
             out.append(f"  last health {h['time']}: {h['fps']} fps, spool {h['spool_depth']} "
@@ -78,7 +83,9 @@ def format_text(reports: list[CameraReport], zone_name: str) -> str:
                    + "  ".join(f"{name + ' in/out':>16}" for name in names))
         for hour, lines in r.hours.items():
             cells = "  ".join(f"{_pair(lines.get(n, [0, 0])):>16}" for n in names)
-            out.append(f"  {hour:<18} {sum(c[0] for c in lines.values()):>8}  {cells}")
+            twice = f"  twice ({r.observed_twice[hour]} windows)" \
+                if hour in r.observed_twice else ""
+            out.append(f"  {hour:<18} {sum(c[0] for c in lines.values()):>8}  {cells}{twice}")
         out += _age_table(r.age)
         out += _behaviour_lines(r.behaviour)
         out.append("")

@@ -10,7 +10,9 @@ included, across DST changes too.
 A roll-up is a sum, so windows can be added in any order (a spool resent after an outage
 arrives late). What depends on the order is kept with the key that orders it (window start
 + message id): the first window's clock, the first appearance of each line, each zone's
-latest kind. A heatmap whose grid changes within a quarter-hour is not summed across grids:
+latest kind. Each window start is kept with how many windows had it (`slots`), so a
+quarter-hour observed twice (a device's clock set back) shows as such (`repeated`). A
+heatmap whose grid changes within a quarter-hour is not summed across grids:
 such a quarter-hour is read from its windows in order (see aggregate.py).
 """
 
@@ -66,6 +68,9 @@ class Rollup:
     # "COLSxROWS" -> {"windows", "sums" (None: blanked in every window), "blanked"}
     heatmaps: dict[str, dict] = field(default_factory=dict)
     heatmap_skipped: int = 0  # malformed grids (the subscriber refuses them)
+    # window start in the quarter-hour ("MM:SS.sssZ") -> [windows, whole windows], of the
+    # windows that observed anything
+    slots: dict[str, list[int]] = field(default_factory=dict)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Rollup:
@@ -73,6 +78,15 @@ class Rollup:
 
     def to_json(self) -> str:
         return orjson.dumps(self).decode()
+
+    @property
+    def repeated(self) -> int:
+        """Windows that observed a time another window of the camera also observed: more
+        than one window with frames with the same start, one of them whole. People really passed in
+        each (a device's clock set back repeats the hour with new windows), so both are
+        summed and the time shown as observed twice. Partial windows alone with one start
+        are a restart inside a window (each saw part of it), not a repeat."""
+        return sum(n - 1 for n, whole in self.slots.values() if n > 1 and whole)
 
     def add(self, d: dict) -> None:
         """Adds a stored window document (any order)."""
@@ -87,6 +101,10 @@ class Rollup:
         self.first_start = min(self.first_start or d["window_start"], d["window_start"])
         self.last_start = max(self.last_start, d["window_start"])
         self.last_end = max(self.last_end, d["window_end"])
+        if d["observed_seconds"]:  # a window without frames observed nothing
+            slot = self.slots.setdefault(d["window_start"][14:], [0, 0])
+            slot[0] += 1
+            slot[1] += not d["partial"]
         for name, counts in d["lines"].items():
             line = self.lines.get(name)
             if line is None:

@@ -189,8 +189,13 @@ def fold_windows(windows: Iterable[StoredWindow], zone: tzinfo,
                  statuses: dict[tuple[str, str], tuple[str, str]]) -> list[CameraReport]:
     """The oracle: how `shopper-hq report` built its values before, window by window."""
     reports: dict[tuple[str, str], CameraReport] = {}
+    slots: dict[tuple[str, str, str], list[int]] = {}  # (store, camera, start) -> [n, whole]
     for w in windows:
         key = (w.store_id, w.camera_id)
+        if w.observed_seconds:
+            slot = slots.setdefault((*key, w.window_start), [0, 0])
+            slot[0] += 1
+            slot[1] += not w.partial
         report = reports.get(key)
         if report is None:
             report = reports[key] = CameraReport(w.store_id, w.camera_id, clock=w.clock)
@@ -214,8 +219,15 @@ def fold_windows(windows: Iterable[StoredWindow], zone: tzinfo,
     for (store_id, camera_id), (status, _at) in statuses.items():
         if (store_id, camera_id) in reports:
             reports[(store_id, camera_id)].status = status
+    for (store_id, camera_id, start), (n, whole) in slots.items():
+        if n > 1 and whole:  # a time observed twice: summed above, and shown
+            report = reports[store_id, camera_id]
+            hour = _parse(start).astimezone(zone).strftime("%Y-%m-%d %H:00")
+            report.repeated_windows += n - 1
+            report.observed_twice[hour] = report.observed_twice.get(hour, 0) + n - 1
     for report in reports.values():
         report.hours = dict(sorted(report.hours.items()))
+        report.observed_twice = dict(sorted(report.observed_twice.items()))
     return [reports[key] for key in sorted(reports)]
 
 

@@ -7,7 +7,17 @@ import time
 
 from tests.conftest import truth_counts, wait_for
 from tests.systemd_tools import EXPOSURE
-from tests.twin.conftest import CLIP, TIMES, UNIT, WINDOW_SECONDS, start_unix, totals, wait_active
+from tests.twin.conftest import (
+    CLIP,
+    GUEST_SLOWER,
+    SLOW,
+    TIMES,
+    UNIT,
+    WINDOW_SECONDS,
+    start_unix,
+    totals,
+    wait_active,
+)
 
 
 def test_unit_reaches_active_through_ready_and_keeps_pinging_the_watchdog(deployed):
@@ -57,11 +67,11 @@ def test_a_real_rtsp_clip_is_counted_exactly_at_hq_over_tls(deployed, store):
     truth = truth_counts(CLIP.name)
     started = time.monotonic()
     # The camera plays the clip once and then refuses: every count HQ gets is this clip's.
-    wait_for(lambda: "stream lost" in deployed.journal(), 600,
+    wait_for(lambda: "stream lost" in deployed.journal(), 600 + 2 * 15.6 * SLOW,
              lambda: deployed.journal()[-3000:], poll=5)
-    ended = time.time()
+    ended = deployed.time()  # windows carry the twin's clock
     wait_for(lambda: any(start_unix(w) > ended for w in store.windows()),
-             120 + 3 * WINDOW_SECONDS, "a window after the clip", poll=3)
+             120 + 3 * WINDOW_SECONDS * GUEST_SLOWER, "a window after the clip", poll=3)
     TIMES["clip counted"] = time.monotonic() - started
     windows = store.windows()
     assert totals(windows) == truth, (totals(windows), truth, deployed.journal()[-3000:])

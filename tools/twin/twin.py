@@ -35,10 +35,20 @@ BINFMT = Path("/proc/sys/fs/binfmt_misc")
 BINFMT_CONF = Path("/usr/lib/binfmt.d/qemu-aarch64.conf")  # from qemu-user-static
 
 
+def wheels() -> Path | None:
+    """TWIN_WHEELS (make twin-ci): a make stage wheelhouse the image installs at build time."""
+    folder = os.environ.get("TWIN_WHEELS")
+    return Path(folder).resolve() if folder else None
+
+
 def image_dir(arch: str) -> Path:
-    recipe = RECIPE.read_bytes() + DEBIAN_ROOT.read_bytes()
-    digest = hashlib.sha256(recipe + arch.encode()).hexdigest()[:12]
-    return TWIN / f"{arch}-{digest}"
+    recipe = RECIPE.read_bytes() + DEBIAN_ROOT.read_bytes() + arch.encode()
+    installed = wheels()
+    if installed:  # by name (versions): deploy reinstalls the app's own wheel anyway
+        recipe += " ".join(sorted(w.name for w in installed.glob("*.whl")
+                                  if not w.name.startswith("shopper_edge-"))).encode()
+    digest = hashlib.sha256(recipe).hexdigest()[:12]
+    return TWIN / f"{arch}-{'installed-' if installed else ''}{digest}"
 
 
 def run_dir(arch: str) -> Path:
@@ -71,11 +81,16 @@ def build(arch: str) -> Path:
     TWIN.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     print(f"twin: building the {arch} image in {image} (mmdebstrap)", flush=True)
-    if subprocess.run(["sh", str(RECIPE), arch, str(image)]).returncode != 0:
+    installed = wheels()
+    if installed and not any(installed.glob("shopper_edge-*.whl")):
+        raise SystemExit(f"twin: TWIN_WHEELS={installed}: no make stage wheelhouse there")
+    command = ["sh", str(RECIPE), arch, str(image)] + ([str(installed)] if installed else [])
+    if subprocess.run(command).returncode != 0:
         raise SystemExit(f"twin: building the {arch} image failed (its output is above)")
     print(f"twin: image built in {time.monotonic() - started:.0f} s", flush=True)
-    for old in TWIN.glob(f"{arch}-*"):  # images of older recipes
-        if old != image and (old / "disk.qcow2").exists():
+    for old in TWIN.glob(f"{arch}-*"):  # images of older recipes (or wheelhouses)
+        if old != image and ("installed-" in old.name) == bool(installed) and \
+                (old / "disk.qcow2").exists():
             shutil.rmtree(old)
     return image
 
@@ -113,6 +128,8 @@ def qemu_command(arch: str, image: Path, run: Path, port: int, rtc: str | None) 
     ]
     if rtc:  # a board without a real-time clock: it boots with its clock wrong
         command += ["-rtc", f"base={rtc},clock=host"]
+    if os.environ.get("TWIN_ICOUNT"):  # e.g. shift=0,sleep=on: the guest's clocks count
+        command += ["-icount", os.environ["TWIN_ICOUNT"]]  # instructions (docs/twin.md)
     return command
 
 
@@ -174,7 +191,8 @@ def start(arch: str, keep: bool = False, rtc: str | None = None) -> float:
     (run / "console.log").unlink(missing_ok=True)
     started = time.monotonic()
     subprocess.run(qemu_command(arch, image, run, port, rtc), check=True)
-    deadline = started + BOOT_TIMEOUT[arch]
+    timeout = float(os.environ.get("TWIN_BOOT_TIMEOUT", BOOT_TIMEOUT[arch]))
+    deadline = started + timeout
     while time.monotonic() < deadline:
         if qemu_pid(arch) is None:
             raise SystemExit(f"twin: qemu exited; see {run / 'console.log'}")
@@ -185,7 +203,7 @@ def start(arch: str, keep: bool = False, rtc: str | None = None) -> float:
             pass
         time.sleep(2)
     stop(arch, signal.SIGKILL)
-    raise SystemExit(f"twin: no ssh after {BOOT_TIMEOUT[arch]} s; see {run / 'console.log'}")
+    raise SystemExit(f"twin: no ssh after {timeout:.0f} s; see {run / 'console.log'}")
 
 
 def stop(arch: str, sig: int = signal.SIGTERM) -> bool:

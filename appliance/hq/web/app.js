@@ -186,14 +186,17 @@ function drawCamera(c) {
     el("p", {class: "note"}, `${c.windows} windows (${c.partial_windows} partial), ` +
        `${c.first_window} .. ${c.last_window}, coverage ${pct(c.coverage)}` +
        (lower ? `; ${c.suppressed_counts} counts suppressed on the device: totals are lower ` +
-        "bounds" : ""))];
+        "bounds" : "") +
+       (c.repeated_windows ? `; ${c.repeated_windows} windows observed a time another had ` +
+        "observed (the device's clock was set back): the hours marked twice count both" : ""))];
   const days = el("table", {}, el("tr", {}, el("th", {}, "day"), el("th", {}, "footfall")),
     ...Object.entries(c.footfall_by_day).map(([day, n]) => el("tr", {}, el("td", {}, day),
       el("td", {}, fig(key("footfall_by_day", day), n, undefined, lower)))));
   const names = Object.keys(c.lines);
   const hours = el("table", {class: "hours-table"}, el("tr", {}, el("th", {}, "hour"),
     el("th", {}, "footfall"), ...names.map((n) => el("th", {}, `${n} in / out`))),
-    ...Object.entries(c.hours).map(([hour, lines]) => el("tr", {}, el("td", {}, hour),
+    ...Object.entries(c.hours).map(([hour, lines]) => el("tr", {}, el("td", {},
+      hour in c.observed_twice ? `${hour} (twice)` : hour),
       el("td", {}, fig(key("footfall_by_hour", hour), c.footfall_by_hour[hour], undefined,
                        lower)),
       ...names.map((n) => el("td", {}, lines[n] ? [
