@@ -155,7 +155,7 @@ def test_adaptive_rate_backs_off_and_recovers():
     adaptive = AdaptiveRate(source, ceiling=25)
     for k in range(60):
         adaptive.after_run(0.2, k / 4)  # a board whose detector needs 200 ms a run
-    assert adaptive.fps_cap == 3.0  # 70% of the 5 runs a second it can do, on the ladder
+    assert adaptive.fps_cap == 2.5  # half of the 5 runs a second it can do, a rung
     assert abs(source.rate.interval - 1 / adaptive.fps_cap) < 1e-9
     for k in range(60, 660):
         adaptive.after_run(0.01, k / 4)  # slowly averaged: 2.5 minutes of fast runs
@@ -173,7 +173,7 @@ def test_adaptive_rate_follows_the_detector_run_not_the_frame_and_stays_on_its_r
     from appliance.device.sources.adaptive import AdaptiveRate
 
     assert [sustainable_fps(s) for s in (0.02, 0.03, 0.1, 0.2, 0.5, 5.0)] == \
-        [30.0, 20.0, 6.0, 3.0, 1.0, 1.0]
+        [25.0, 15.0, 5.0, 2.5, 1.0, 1.0]
     caps = []
     for every in (0.2, 2.0):  # busy: each 5 fps frame; still: every max_skip_seconds
         adaptive = AdaptiveRate(SimpleNamespace(rate=RateCap(25)), ceiling=25)
@@ -182,4 +182,4 @@ def test_adaptive_rate_follows_the_detector_run_not_the_frame_and_stays_on_its_r
             adaptive.after_run(0.085 if k % 2 else 0.075, k * every)  # 75-85 ms a run
             seen.add(adaptive.fps_cap)
         caps.append(seen)
-    assert caps == [{7.5}, {7.5}]  # 0.7 / 0.08 s: 8.75, on the rung of 7.5, never flapping
+    assert caps == [{6.0}, {6.0}]  # 0.5 / 0.08 s: 6.25, on the rung of 6, never flapping

@@ -62,9 +62,9 @@ def test_rates_are_per_interval_counters_from_the_first_boundary():
     # Frames the camera delivered a second, processed or left out by the cap alike.
     assert first["fps"] == 5.0 and second["fps"] == 5.0
     assert first["inference_ms"] == 20.0 and second["inference_ms"] == 10.0
-    # 70% of the time for the detector on every frame: 35 and 70 frames a second, on the
-    # ladder 30 and 60.
-    assert first["capacity_fps"] == 30.0 and second["capacity_fps"] == 60.0
+    # Half the time for the detector on every frame: 25 and 50 frames a second, both rungs
+    # of the ladder.
+    assert first["capacity_fps"] == 25.0 and second["capacity_fps"] == 50.0
     # Counted from the first boundary, so they do not tell when the process started.
     assert second["frames_received"] == 600 and second["frames_dropped"] == 0
     assert "frames_processed" not in second and "frames_skipped" not in second
@@ -104,7 +104,7 @@ def test_health_says_nothing_about_who_is_in_view():
         documents.append(sent)
     busy, quiet = documents
     assert busy[0] is None and len(busy) == 3 and busy[1]["inference_ms"] == 30.0
-    assert busy[1]["fps"] == 25.0 and busy[1]["capacity_fps"] == 20.0
+    assert busy[1]["fps"] == 25.0 and busy[1]["capacity_fps"] == 15.0  # 16.7: rung 15
     assert busy == quiet  # fps, inference_ms, frames, time, uptime: all the same
 
 

@@ -59,7 +59,7 @@ def test_every_field_the_guard_admits_is_listed(tmp_path):
     raw["performance"]["adaptive_rate"] = True
     config.write_text(yaml.safe_dump(raw))
     text = shopper_edge("privacy-report", "--config", config).stdout
-    assert "frames cost more than the time the cap leaves beside the detector (30%" in text
+    assert "frames cost more than the time the cap leaves beside the detector (50%" in text
     assert "where people moved" not in text
 
 

@@ -78,7 +78,7 @@ def test_adaptive_rate_moves_the_pi_camera_s_cap(monkeypatch):
     adaptive = AdaptiveRate(source, 10)
     frames = iter(source)
     next(frames)
-    adaptive.after_run(0.3, 0.0)  # 0.3 s a detector run: 2 a second take 60% of the time (< 70%)
+    adaptive.after_run(0.25, 0.0)  # 0.25 s a detector run: 2 a second take half the time
     assert adaptive.fps_cap == 2.0 and source.rate.interval == 0.5
     source.stop.set()
 
