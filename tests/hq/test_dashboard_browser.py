@@ -160,6 +160,9 @@ def test_dashboard_in_chromium(filled_by_replays, browser, tmp_path):
         assert browser.current_url.endswith("/login")
         browser.find_element(By.ID, "token").send_keys("wrong-token-1234567")
         browser.find_element(By.ID, "login").click()
+        # The form posts and the browser lands on /login?failed=1: an element found before
+        # that belongs to the page being left.
+        wait_for(lambda: "failed=1" in browser.current_url, what="the login page again")
         assert browser.find_element(By.ID, "failed").is_displayed()
         browser.find_element(By.ID, "token").send_keys(server.token)
         browser.find_element(By.ID, "login").click()

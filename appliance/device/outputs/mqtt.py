@@ -102,6 +102,8 @@ class MqttOutput:
                 break
             self._wake.set()
             time.sleep(0.05)
+        with self._health_lock:
+            self.health = None  # no health after offline: one being sent is queued before it
         if self.link.connected.is_set():
             info = self.client.publish(self.topics["status"], guard.check_status(b"offline"),
                                        qos=1, retain=True)
@@ -187,6 +189,8 @@ class MqttOutput:
 
     def _publish_health(self) -> None:
         with self._health_lock:  # a health document measures since the previous one
+            if self.health is None:
+                return  # closing: offline is (being) said
             try:
                 document = self.health(self.link.connects, self.spool.depth(),
                                        self.spool.dropped())
