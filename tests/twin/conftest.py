@@ -216,9 +216,11 @@ def store(tmp_path_factory):
     s.close()
 
 
-def device_config(directory: Path, store: Store, camera: Camera, v4l2: bool = False) -> Path:
+def device_config(directory: Path, store: Store, camera: Camera, v4l2: bool = False,
+                  clip: str | None = None) -> Path:
     """The twin's device.yaml: the example's CAVIAR geometry, the host's camera and broker;
-    with v4l2, one camera reading /dev/video0 instead."""
+    with v4l2, one camera reading /dev/video0 instead; with clip, one camera `clip` reading
+    that file on the twin."""
     example = yaml.safe_load((REPO / "examples" / "caviar-front.yaml").read_text())
     device = yaml.safe_load((REPO / "examples" / "device.yaml").read_text())
     device["store_id"] = STORE
@@ -231,6 +233,8 @@ def device_config(directory: Path, store: Store, camera: Camera, v4l2: bool = Fa
     cam.update(id=CAMERA, source=camera.url, fps=5)
     if v4l2:
         cam.update(id="vivid", source="/dev/video0", fps=2)
+    if clip:
+        cam.update(id="clip", source=clip)
     device["cameras"] = [cam]
     path = directory / "twin-device.yaml"
     path.write_text(yaml.safe_dump(device, sort_keys=False))
