@@ -152,6 +152,35 @@ def test_one_odd_look_does_not_lose_the_side():
     assert [c.direction for c in crossings] == ["in"]
 
 
+def test_a_box_that_strays_onto_a_fixture_for_a_few_looks_keeps_the_side():
+    """At 10 fps the leaving shopper's box drifts up onto a mannequin beside the door for two
+    looks (each step slower than a jump), then jumps back into the band where the shopper
+    was: a return, not someone else; the side holds and the exit counts."""
+    counter = _counter()
+    crossings = _walk(counter, 6, [70, 75, 80, 85, 90], step=0.1)
+    crossings += _walk(counter, 6, [82, 74], t0=0.5, step=0.1)  # onto the mannequin
+    crossings += _walk(counter, 6, [96, 102, 108, 114, 120], t0=0.7, step=0.1)  # back, out
+    assert [c.direction for c in crossings] == ["out"]
+
+
+def test_a_still_track_that_jumps_into_the_band_is_no_return():
+    """A mannequin's track jumps onto a passer-by in the band: nowhere it was a moment ago,
+    so it loses the mannequin's side and the passer-by walking off is no exit."""
+    counter = _counter()
+    crossings = _walk(counter, 7, [70] * 10, step=0.1)
+    crossings += _walk(counter, 7, [98, 104, 110, 116], t0=1.0, step=0.1)
+    assert crossings == []
+
+
+def test_a_jump_back_across_the_line_is_never_a_return():
+    """A box of two people drops the foot point beyond the line: even near where the track
+    was a moment ago, a jump that lands beyond the band on the other side counts nothing."""
+    counter = _counter()
+    crossings = _walk(counter, 8, [70, 75, 80, 85, 90, 86], step=0.1)
+    crossings += _walk(counter, 8, [112, 118, 124], t0=0.6, step=0.1)
+    assert crossings == []
+
+
 def test_someone_hidden_while_crossing_and_found_beyond_counts_once():
     """Lost a box height before the door (behind someone standing in it), found as a new
     track 0.8 box heights past it 2 s later (0.9 box heights a second, a walk): one entry,

@@ -30,7 +30,10 @@ the two decided positions passes through the line segment (not its extension). S
 - a foot point that jumps faster than a person walks (a box merging with a mannequin, an
   identity switch between two people) loses its side, so it cannot count a crossing that
   belongs to someone else's past; if the next look is back on the path from before the
-  jump, it was one odd box (a partial detection) and the side comes back.
+  jump, it was one odd box (a partial detection) and the side comes back; a jump back to
+  where the track was within `excursion_seconds`, landing on its side of the line or in
+  the band, is its box returning from a few looks on a mannequin beside the door (low
+  rates): the side stays.
 Everything is in box heights and seconds of media time, so the rule holds at any
 processing rate (25 down to 5 frames a second, tests/device/test_replay.py).
 """
@@ -83,6 +86,7 @@ class LineCounter:
     walk_speed = 1.0  # box heights per second: a brisk walk (1.7 m a second)
     max_growth = 1.5  # box height ratio between two looks at the same person
     split_seconds = 3.0
+    excursion_seconds = 0.5  # a box that strays onto a fixture for a few looks at any rate
 
     def __init__(self, line: LineConfig, counting: CountingConfig, scale=(1.0, 1.0)):
         self.name = line.name
@@ -105,6 +109,8 @@ class LineCounter:
         # side and last look before a jump, kept for one more look
         self._glitches: dict[int, tuple[_Side, tuple]] = {}
         self._moved: set[int] = set()  # track ids seen moving (visitors, not fixtures)
+        # each track's looks of the last `excursion_seconds`: (foot, height, time)
+        self._recent: dict[int, list[tuple[np.ndarray, float, float]]] = {}
         self.counts = {"in": 0, "out": 0}
 
     def update(self, tracks: Tracks, timestamp: float) -> list[Crossing]:
@@ -133,7 +139,9 @@ class LineCounter:
                                          timestamp):
                     # back where it was before one odd look (a partial box): same person
                     self._sides[track_id] = self._glitches.pop(track_id)[0]
-                elif self._jumped(last, feet[k], heights[k], timestamp):
+                elif self._jumped(last, feet[k], heights[k], timestamp) and \
+                        not self._came_back(track_id, feet[k], heights[k], timestamp,
+                                            distance[k], bands[k]):
                     side = self._sides.pop(track_id, None)
                     if side is not None and track_id not in self._glitches:
                         self._glitches[track_id] = (side, last)
@@ -142,6 +150,10 @@ class LineCounter:
                 else:
                     self._glitches.pop(track_id, None)
                 self._last[track_id] = (feet[k], heights[k], timestamp)
+                recent = self._recent.setdefault(track_id, [])
+                recent.append(self._last[track_id])
+                while timestamp - recent[0][2] > self.excursion_seconds:
+                    recent.pop(0)
                 if tracks.moving[k]:
                     self._moved.add(track_id)
                 self._missing.pop(track_id, None)
@@ -167,9 +179,30 @@ class LineCounter:
             self._glitches.pop(track_id, None)
             self._sides.pop(track_id, None)
             self._last.pop(track_id, None)
+            self._recent.pop(track_id, None)
             self._missing.pop(track_id, None)
             self._moved.discard(track_id)
         return crossings
+
+    def _came_back(self, track_id: int, foot: np.ndarray, height: float, timestamp: float,
+                   distance: float, band: float) -> bool:
+        """Is this jump a return to where the track was a moment ago, not across the line?
+        At low rates a box can stray for a few looks onto a mannequin beside the door and
+        then come back to the person: the jump is on the way back, and the person's side
+        still holds. It is a return when the foot point lands on the side the track holds
+        or in the band (never beyond the band on the other side: that would count a
+        crossing at once), nearer an earlier look of the last `excursion_seconds` than the
+        last look, and reachable from that look at `max_speed`."""
+        held = self._sides.get(track_id)
+        if held is None or held.side * distance < -band:
+            return False
+        last_foot = self._last[track_id][0]
+        for earlier_foot, earlier_height, earlier_time in self._recent.get(track_id, [])[:-1]:
+            nearer = np.hypot(*(foot - earlier_foot)) < np.hypot(*(foot - last_foot))
+            if nearer and not self._jumped((earlier_foot, earlier_height, earlier_time),
+                                           foot, height, timestamp):
+                return True
+        return False
 
     def _count(self, side: int, timestamp: float, track_id: int) -> Crossing:
         direction = "in" if side > 0 else "out"
