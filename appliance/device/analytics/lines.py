@@ -115,14 +115,18 @@ class LineCounter:
             heights = (tracks.xyxy[:, 3] - tracks.xyxy[:, 1]).astype(np.float64)
             distance = (feet - self.a) @ self.normal
             bands = np.maximum(self.counting.band * heights, self.counting.min_band_px)
+            merged = tracks.merged if tracks.merged is not None else np.zeros(len(tracks), bool)
             for k, track_id in enumerate(tracks.ids.tolist()):
                 inside_band = abs(distance[k]) <= bands[k]
+                # a box of two people has one foot point, maybe the other person's: it
+                # decides no side, as inside the band
+                undecided = inside_band or merged[k]
                 last = self._last.get(track_id)
                 if track_id in self._lends:
                     self._lends[track_id].box = tracks.xyxy[k].astype(np.float64)
                 if last is None:  # first sighting
                     self._first_seen(track_id, feet[k], heights[k], timestamp, inside_band)
-                    if not inside_band:
+                    if not undecided:
                         side = 1 if distance[k] > 0 else -1
                         if self._split_from(feet[k], side) or \
                                 self._refound_across(feet[k], heights[k], side, timestamp):
@@ -145,8 +149,8 @@ class LineCounter:
                 if tracks.moving[k]:
                     self._moved.add(track_id)
                 self._missing.pop(track_id, None)
-                if inside_band:
-                    continue  # undecided inside the band
+                if undecided:
+                    continue
                 side = 1 if distance[k] > 0 else -1
                 previous = self._sides.get(track_id)
                 if previous is None or previous.side == side:

@@ -36,6 +36,9 @@ class Tracks:
     scores: np.ndarray  # (N,) float32, score of the matched detection
     moving: np.ndarray  # (N,) bool, has travelled: a visitor, not a fixture
     ended: tuple[int, ...] = ()
+    # (N,) bool: the box also covers another track's predicted box (two people in one
+    # box; its foot point may be the other person's); None: no such box
+    merged: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -61,6 +64,8 @@ class _Track:
     lost: bool = False
     moving: bool = False
     matched: bool = field(default=False, repr=False)
+    merged: bool = field(default=False, repr=False)
+    box: np.ndarray | None = field(default=None, repr=False)  # this update's detection
 
 
 class Tracker:
@@ -84,7 +89,8 @@ class Tracker:
                                          seconds=self._step(timestamp))
             boxes = kalman.xyah_to_xyxy(means[:, :4])
             for t, m, c, b in zip(tracks, means, covs, boxes, strict=True):
-                t.mean, t.cov, t.xyxy, t.matched = m, c, b, False
+                t.mean, t.cov, t.xyxy, t.matched, t.merged = m, c, b, False, False
+        predicted = {id(t): t.mean[4:].copy() for t in tracks}
 
         high = detections.scores >= cfg.high_score
         high_idx = np.flatnonzero(high)
@@ -100,6 +106,7 @@ class Tracker:
         pairs, _, _ = _match_iou(active, detections, low_idx, 0.5)
         self._apply(pairs, detections, timestamp)
         pool_left = [t for t in pool_left if not t.matched]
+        self._hold_merged(pool, pool_left, predicted)
         # 3. tentative tracks need a second sighting to be confirmed
         pairs, dead, high_left = _match_iou(unconfirmed, detections, high_left, 0.3)
         self._apply(pairs, detections, timestamp)
@@ -131,7 +138,25 @@ class Tracker:
             scores=np.array([t.score for t in shown], np.float32),
             moving=np.array([t.moving for t in shown], bool),
             ended=tuple(ended),
+            merged=np.array([t.merged for t in shown], bool),
         )
+
+    def _hold_merged(self, pool: list[_Track], unmatched: list[_Track],
+                     predicted: dict[int, np.ndarray]) -> None:
+        """A box that also covers an unmatched track's predicted box holds two people: the
+        track matched to it keeps the velocity it had (its position follows the box), so
+        when the box splits each prediction follows its own person; and it is flagged,
+        since the box's foot point may be the other person's."""
+        matched = [t for t in pool if t.matched]
+        if not matched or not unmatched:
+            return
+        iou = box_iou(np.stack([t.box for t in matched]),
+                      np.stack([t.xyxy for t in unmatched]))
+        for t, overlaps in zip(matched, iou, strict=True):
+            if overlaps.max() >= self.config.match_iou:
+                t.merged = True
+                t.mean = t.mean.copy()
+                t.mean[4:] = predicted[id(t)]
 
     def _step(self, timestamp: float) -> float:
         """Seconds since the previous update (1/25 s for the first)."""
@@ -184,6 +209,7 @@ class Tracker:
                                                      strict=True):
             track.mean, track.cov, track.xyxy = mean, cov, box
             track.score = float(detections.scores[i])
+            track.box = xyxy
             track.last_seen = timestamp
             if not track.confirmed:
                 self._confirm(track)
