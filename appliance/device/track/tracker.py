@@ -106,6 +106,15 @@ class Tracker:
         pairs, _, _ = _match_iou(active, detections, low_idx, 0.5)
         self._apply(pairs, detections, timestamp)
         pool_left = [t for t in pool_left if not t.matched]
+        # 2b. lost tracks vs the confident detections left, their predicted box widened by
+        # the filter's own position uncertainty (it grows while a track is lost, so a person
+        # who sped up or slowed down while hidden is found again); last, so that a lost
+        # track never takes a box from a track followed until now
+        lost = [t for t in pool_left if t.lost]
+        pairs, _, high_left = _match_iou(lost, detections, high_left, cfg.match_iou,
+                                         widen=True)
+        self._apply(pairs, detections, timestamp)
+        pool_left = [t for t in pool_left if not t.matched]
         self._hold_merged(pool, pool_left, predicted)
         # 3. tentative tracks need a second sighting to be confirmed
         pairs, dead, high_left = _match_iou(unconfirmed, detections, high_left, 0.3)
@@ -236,10 +245,16 @@ def _assign(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:
 
 
 def _match_iou(tracks: list[_Track], detections: Detections, det_idx: np.ndarray,
-               min_iou: float) -> tuple[list[tuple[_Track, int]], list[_Track], np.ndarray]:
+               min_iou: float, widen: bool = False
+               ) -> tuple[list[tuple[_Track, int]], list[_Track], np.ndarray]:
+    """Match by IoU; with `widen`, each track's box grows by one standard deviation of its
+    predicted centre on each side (x and y)."""
     if not tracks or det_idx.size == 0:
         return [], list(tracks), det_idx
     boxes = np.stack([t.xyxy for t in tracks])
+    if widen:
+        spread = np.sqrt(np.stack([t.cov[[0, 1], [0, 1]] for t in tracks]))
+        boxes = np.concatenate([boxes[:, :2] - spread, boxes[:, 2:] + spread], 1)
     cost = 1 - box_iou(boxes, detections.xyxy[det_idx].astype(np.float64))
     pairs = _assign(cost, 1 - min_iou)
     return _split(tracks, det_idx, pairs)
