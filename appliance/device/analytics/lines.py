@@ -105,6 +105,7 @@ class LineCounter:
         # side and last look before a jump, kept for one more look
         self._glitches: dict[int, tuple[_Side, tuple]] = {}
         self._moved: set[int] = set()  # track ids seen moving (visitors, not fixtures)
+        self._sharing: set[int] = set()  # track ids whose latest box held another person too
         self.counts = {"in": 0, "out": 0}
 
     def update(self, tracks: Tracks, timestamp: float) -> list[Crossing]:
@@ -132,6 +133,8 @@ class LineCounter:
                                 self._refound_across(feet[k], heights[k], side, timestamp):
                             crossings.append(self._count(side, timestamp, track_id))
                             self._sides[track_id] = _Side(side, feet[k])
+                elif merged[k]:
+                    pass  # not this person's own box: no evidence of a jump either
                 elif track_id in self._glitches and \
                         not self._jumped(self._glitches[track_id][1], feet[k], heights[k],
                                          timestamp):
@@ -145,7 +148,9 @@ class LineCounter:
                         self._glitches.pop(track_id, None)
                 else:
                     self._glitches.pop(track_id, None)
-                self._last[track_id] = (feet[k], heights[k], timestamp)
+                if last is None or not merged[k]:  # where this person was last seen alone
+                    self._last[track_id] = (feet[k], heights[k], timestamp)
+                (self._sharing.add if merged[k] else self._sharing.discard)(track_id)
                 if tracks.moving[k]:
                     self._moved.add(track_id)
                 self._missing.pop(track_id, None)
@@ -173,6 +178,7 @@ class LineCounter:
             self._last.pop(track_id, None)
             self._missing.pop(track_id, None)
             self._moved.discard(track_id)
+            self._sharing.discard(track_id)
         return crossings
 
     def _count(self, side: int, timestamp: float, track_id: int) -> Crossing:
@@ -208,6 +214,8 @@ class LineCounter:
         for track_id, side in self._sides.items():
             if track_id in present or track_id in self._missing or side.side == 0:
                 continue
+            if track_id in self._sharing:
+                continue  # vanished inside a shared box: who walked on may be the other one
             foot, height, _ = self._last[track_id]
             self._missing[track_id] = _Orphan(side, foot, height, timestamp)
         for track_id in [i for i, o in self._missing.items()
