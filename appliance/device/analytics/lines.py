@@ -26,6 +26,10 @@ the two decided positions passes through the line segment (not its extension). S
   that crossed within `split_seconds`, on the side it crossed to, is the companion coming
   out from behind and counts the same crossing late (as commercial counters do); each
   crossing lends itself to one such split;
+- a box the tracker flags as holding another person too (`merged`) is not this person's
+  own look: it decides no side (as inside the band), is no evidence of a jump, and is not
+  where they were last seen; a track that vanished in such a box hands no side on (who
+  walked on may be the other person);
 - tracks that never moved (mannequins, posters) are never counted;
 - a foot point that jumps faster than a person walks (a box merging with a mannequin, an
   identity switch between two people) loses its side, so it cannot count a crossing that

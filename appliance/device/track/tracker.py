@@ -2,10 +2,16 @@
 
 Per update: every live track predicts with its Kalman filter; high-score detections are
 matched to tracked and recently lost tracks by IoU; low-score detections (ByteTrack's key
-idea: occluded people score low) rescue the still-unmatched tracked ones; tentative tracks
-need a second sighting; new tracks start from the remaining confident detections. The
-Kalman filter's velocity noise grows with the time between looks, which keeps identities
-at low frame rates (7 fps PETS, rate-capped cameras).
+idea: occluded people score low) rescue the still-unmatched tracked ones; lost tracks try
+the confident detections left with their predicted box widened by the filter's position
+spread; tentative tracks need a second sighting; new tracks start from the remaining
+confident detections. The Kalman filter's velocity noise grows with the time between
+looks, which keeps identities at low frame rates (7 fps PETS, rate-capped cameras).
+
+Two people often make one box while they pass: a track matched to a box that also covers
+another unmatched track's predicted box keeps the velocity it had (its position follows
+the box), so each prediction follows its own person when the box splits, and it is
+flagged `merged` for the counter (the box's foot point may be the other person's).
 
 Lost tracks are kept for `lost_seconds` of media time, so the behaviour does not depend on
 the processing rate. A track is marked `moving` once its foot point has travelled
@@ -90,7 +96,7 @@ class Tracker:
             boxes = kalman.xyah_to_xyxy(means[:, :4])
             for t, m, c, b in zip(tracks, means, covs, boxes, strict=True):
                 t.mean, t.cov, t.xyxy, t.matched, t.merged = m, c, b, False, False
-        predicted = {id(t): t.mean[4:].copy() for t in tracks}
+        velocity_before = {id(t): t.mean[4:].copy() for t in tracks}  # for the merge hold
 
         high = detections.scores >= cfg.high_score
         high_idx = np.flatnonzero(high)
@@ -115,7 +121,7 @@ class Tracker:
                                          widen=True)
         self._apply(pairs, detections, timestamp)
         pool_left = [t for t in pool_left if not t.matched]
-        self._hold_merged(pool, pool_left, predicted)
+        self._hold_merged(pool, pool_left, velocity_before)
         # 3. tentative tracks need a second sighting to be confirmed
         pairs, dead, high_left = _match_iou(unconfirmed, detections, high_left, 0.3)
         self._apply(pairs, detections, timestamp)
@@ -151,7 +157,7 @@ class Tracker:
         )
 
     def _hold_merged(self, pool: list[_Track], unmatched: list[_Track],
-                     predicted: dict[int, np.ndarray]) -> None:
+                     velocity_before: dict[int, np.ndarray]) -> None:
         """A box that also covers an unmatched track's predicted box holds two people: the
         track matched to it keeps the velocity it had (its position follows the box), so
         when the box splits each prediction follows its own person; and it is flagged,
@@ -165,7 +171,7 @@ class Tracker:
             if overlaps.max() >= self.config.match_iou:
                 t.merged = True
                 t.mean = t.mean.copy()
-                t.mean[4:] = predicted[id(t)]
+                t.mean[4:] = velocity_before[id(t)]
 
     def _step(self, timestamp: float) -> float:
         """Seconds since the previous update (1/25 s for the first)."""
