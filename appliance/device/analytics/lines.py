@@ -26,6 +26,10 @@ the two decided positions passes through the line segment (not its extension). S
   that crossed within `split_seconds`, on the side it crossed to, is the companion coming
   out from behind and counts the same crossing late (as commercial counters do); each
   crossing lends itself to one such split;
+- a box the tracker flags as holding another person too (`merged`) is not this person's
+  own look: it decides no side (as inside the band), is no evidence of a jump, and is not
+  where they were last seen; a track that vanished in such a box hands no side on (who
+  walked on may be the other person);
 - tracks that never moved (mannequins, posters) are never counted;
 - a foot point that jumps faster than a person walks (a box merging with a mannequin, an
   identity switch between two people) loses its side, so it cannot count a crossing that
@@ -111,6 +115,7 @@ class LineCounter:
         self._moved: set[int] = set()  # track ids seen moving (visitors, not fixtures)
         # each track's looks of the last `excursion_seconds`: (foot, height, time)
         self._recent: dict[int, list[tuple[np.ndarray, float, float]]] = {}
+        self._sharing: set[int] = set()  # track ids whose latest box held another person too
         self.counts = {"in": 0, "out": 0}
 
     def update(self, tracks: Tracks, timestamp: float) -> list[Crossing]:
@@ -121,19 +126,25 @@ class LineCounter:
             heights = (tracks.xyxy[:, 3] - tracks.xyxy[:, 1]).astype(np.float64)
             distance = (feet - self.a) @ self.normal
             bands = np.maximum(self.counting.band * heights, self.counting.min_band_px)
+            merged = tracks.merged if tracks.merged is not None else np.zeros(len(tracks), bool)
             for k, track_id in enumerate(tracks.ids.tolist()):
                 inside_band = abs(distance[k]) <= bands[k]
+                # a box of two people has one foot point, maybe the other person's: it
+                # decides no side, as inside the band
+                undecided = inside_band or merged[k]
                 last = self._last.get(track_id)
                 if track_id in self._lends:
                     self._lends[track_id].box = tracks.xyxy[k].astype(np.float64)
                 if last is None:  # first sighting
                     self._first_seen(track_id, feet[k], heights[k], timestamp, inside_band)
-                    if not inside_band:
+                    if not undecided:
                         side = 1 if distance[k] > 0 else -1
                         if self._split_from(feet[k], side) or \
                                 self._refound_across(feet[k], heights[k], side, timestamp):
                             crossings.append(self._count(side, timestamp, track_id))
                             self._sides[track_id] = _Side(side, feet[k])
+                elif merged[k]:
+                    pass  # not this person's own box: no evidence of a jump either
                 elif track_id in self._glitches and \
                         not self._jumped(self._glitches[track_id][1], feet[k], heights[k],
                                          timestamp):
@@ -149,16 +160,18 @@ class LineCounter:
                         self._glitches.pop(track_id, None)
                 else:
                     self._glitches.pop(track_id, None)
-                self._last[track_id] = (feet[k], heights[k], timestamp)
-                recent = self._recent.setdefault(track_id, [])
-                recent.append(self._last[track_id])
-                while timestamp - recent[0][2] > self.excursion_seconds:
-                    recent.pop(0)
+                if last is None or not merged[k]:  # where this person was last seen alone
+                    self._last[track_id] = (feet[k], heights[k], timestamp)
+                    recent = self._recent.setdefault(track_id, [])
+                    recent.append(self._last[track_id])
+                    while timestamp - recent[0][2] > self.excursion_seconds:
+                        recent.pop(0)
+                (self._sharing.add if merged[k] else self._sharing.discard)(track_id)
                 if tracks.moving[k]:
                     self._moved.add(track_id)
                 self._missing.pop(track_id, None)
-                if inside_band:
-                    continue  # undecided inside the band
+                if undecided:
+                    continue
                 side = 1 if distance[k] > 0 else -1
                 previous = self._sides.get(track_id)
                 if previous is None or previous.side == side:
@@ -182,6 +195,7 @@ class LineCounter:
             self._recent.pop(track_id, None)
             self._missing.pop(track_id, None)
             self._moved.discard(track_id)
+            self._sharing.discard(track_id)
         return crossings
 
     def _came_back(self, track_id: int, foot: np.ndarray, height: float, timestamp: float,
@@ -237,6 +251,8 @@ class LineCounter:
         for track_id, side in self._sides.items():
             if track_id in present or track_id in self._missing or side.side == 0:
                 continue
+            if track_id in self._sharing:
+                continue  # vanished inside a shared box: who walked on may be the other one
             foot, height, _ = self._last[track_id]
             self._missing[track_id] = _Orphan(side, foot, height, timestamp)
         for track_id in [i for i, o in self._missing.items()

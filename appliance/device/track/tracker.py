@@ -2,10 +2,16 @@
 
 Per update: every live track predicts with its Kalman filter; high-score detections are
 matched to tracked and recently lost tracks by IoU; low-score detections (ByteTrack's key
-idea: occluded people score low) rescue the still-unmatched tracked ones; tentative tracks
-need a second sighting; new tracks start from the remaining confident detections. The
-Kalman filter's velocity noise grows with the time between looks, which keeps identities
-at low frame rates (7 fps PETS, rate-capped cameras).
+idea: occluded people score low) rescue the still-unmatched tracked ones; lost tracks try
+the confident detections left with their predicted box widened by the filter's position
+spread; tentative tracks need a second sighting; new tracks start from the remaining
+confident detections. The Kalman filter's velocity noise grows with the time between
+looks, which keeps identities at low frame rates (7 fps PETS, rate-capped cameras).
+
+Two people often make one box while they pass: a track matched to a box that also covers
+another unmatched track's predicted box keeps the velocity it had (its position follows
+the box), so each prediction follows its own person when the box splits, and it is
+flagged `merged` for the counter (the box's foot point may be the other person's).
 
 Lost tracks are kept for `lost_seconds` of media time, so the behaviour does not depend on
 the processing rate. A track is marked `moving` once its foot point has travelled
@@ -36,6 +42,9 @@ class Tracks:
     scores: np.ndarray  # (N,) float32, score of the matched detection
     moving: np.ndarray  # (N,) bool, has travelled: a visitor, not a fixture
     ended: tuple[int, ...] = ()
+    # (N,) bool: the box also covers another track's predicted box (two people in one
+    # box; its foot point may be the other person's); None: no such box
+    merged: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -61,6 +70,8 @@ class _Track:
     lost: bool = False
     moving: bool = False
     matched: bool = field(default=False, repr=False)
+    merged: bool = field(default=False, repr=False)
+    box: np.ndarray | None = field(default=None, repr=False)  # this update's detection
 
 
 class Tracker:
@@ -84,7 +95,8 @@ class Tracker:
                                          seconds=self._step(timestamp))
             boxes = kalman.xyah_to_xyxy(means[:, :4])
             for t, m, c, b in zip(tracks, means, covs, boxes, strict=True):
-                t.mean, t.cov, t.xyxy, t.matched = m, c, b, False
+                t.mean, t.cov, t.xyxy, t.matched, t.merged = m, c, b, False, False
+        velocity_before = {id(t): t.mean[4:].copy() for t in tracks}  # for the merge hold
 
         high = detections.scores >= cfg.high_score
         high_idx = np.flatnonzero(high)
@@ -100,6 +112,16 @@ class Tracker:
         pairs, _, _ = _match_iou(active, detections, low_idx, 0.5)
         self._apply(pairs, detections, timestamp)
         pool_left = [t for t in pool_left if not t.matched]
+        # 2b. lost tracks vs the confident detections left, their predicted box widened by
+        # the filter's own position uncertainty (it grows while a track is lost, so a person
+        # who sped up or slowed down while hidden is found again); last, so that a lost
+        # track never takes a box from a track followed until now
+        lost = [t for t in pool_left if t.lost]
+        pairs, _, high_left = _match_iou(lost, detections, high_left, cfg.match_iou,
+                                         widen=True)
+        self._apply(pairs, detections, timestamp)
+        pool_left = [t for t in pool_left if not t.matched]
+        self._hold_merged(pool, pool_left, velocity_before)
         # 3. tentative tracks need a second sighting to be confirmed
         pairs, dead, high_left = _match_iou(unconfirmed, detections, high_left, 0.3)
         self._apply(pairs, detections, timestamp)
@@ -131,7 +153,30 @@ class Tracker:
             scores=np.array([t.score for t in shown], np.float32),
             moving=np.array([t.moving for t in shown], bool),
             ended=tuple(ended),
+            merged=np.array([t.merged for t in shown], bool),
         )
+
+    def _hold_merged(self, pool: list[_Track], unmatched: list[_Track],
+                     velocity_before: dict[int, np.ndarray]) -> None:
+        """A box that also covers an unmatched track's predicted box holds two people: the
+        track matched to it keeps the velocity it had (its position follows the box), so
+        when the box splits each prediction follows its own person; and it is flagged,
+        since the box's foot point may be the other person's."""
+        matched = [t for t in pool if t.matched]
+        # Only a visitor (a track that has travelled) can be hidden behind someone: not a
+        # fixture's track, nor a duplicate just born on the same person (at a door a
+        # mannequin beside the line split a shopper's track in two, and holding the
+        # shopper's box for the duplicate hid the exit; docs/accuracy.md).
+        unmatched = [t for t in unmatched if t.moving]
+        if not matched or not unmatched:
+            return
+        iou = box_iou(np.stack([t.box for t in matched]),
+                      np.stack([t.xyxy for t in unmatched]))
+        for t, overlaps in zip(matched, iou, strict=True):
+            if overlaps.max() >= self.config.match_iou:
+                t.merged = True
+                t.mean = t.mean.copy()
+                t.mean[4:] = velocity_before[id(t)]
 
     def _step(self, timestamp: float) -> float:
         """Seconds since the previous update (1/25 s for the first)."""
@@ -184,6 +229,7 @@ class Tracker:
                                                      strict=True):
             track.mean, track.cov, track.xyxy = mean, cov, box
             track.score = float(detections.scores[i])
+            track.box = xyxy
             track.last_seen = timestamp
             if not track.confirmed:
                 self._confirm(track)
@@ -210,10 +256,16 @@ def _assign(cost: np.ndarray, limit: float) -> list[tuple[int, int]]:
 
 
 def _match_iou(tracks: list[_Track], detections: Detections, det_idx: np.ndarray,
-               min_iou: float) -> tuple[list[tuple[_Track, int]], list[_Track], np.ndarray]:
+               min_iou: float, widen: bool = False
+               ) -> tuple[list[tuple[_Track, int]], list[_Track], np.ndarray]:
+    """Match by IoU; with `widen`, each track's box grows by one standard deviation of its
+    predicted centre on each side (x and y)."""
     if not tracks or det_idx.size == 0:
         return [], list(tracks), det_idx
     boxes = np.stack([t.xyxy for t in tracks])
+    if widen:
+        spread = np.sqrt(np.stack([t.cov[[0, 1], [0, 1]] for t in tracks]))
+        boxes = np.concatenate([boxes[:, :2] - spread, boxes[:, 2:] + spread], 1)
     cost = 1 - box_iou(boxes, detections.xyxy[det_idx].astype(np.float64))
     pairs = _assign(cost, 1 - min_iou)
     return _split(tracks, det_idx, pairs)
