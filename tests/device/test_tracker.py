@@ -94,6 +94,26 @@ def test_two_people_passing_in_one_box_keep_their_ids():
     assert ids["right"] != ids["left"]
 
 
+def test_a_box_shared_with_a_fixture_is_not_held():
+    """A shopper walks in front of a mannequin and the detector makes one box of both: the
+    mannequin's track never moved, so nobody is hidden behind the shopper (only a visitor
+    can be). The shopper's box is not flagged shared and their track keeps its id."""
+    tracker = Tracker()
+    fixture = [305, 120, 325, 180]
+    ids, flagged = set(), 0
+    for k in range(40):
+        a = 100 + 10 * k
+        together = abs(a - 305) < 40
+        boxes = [[min(a, 305), 100, max(a + 30, 325), 180]] if together else \
+            [[a, 100, a + 30, 180], fixture]
+        tracks = tracker.update(_det(boxes, [0.9] * len(boxes)), k / 7)
+        flagged += int(tracks.merged.sum())
+        ids.update(int(i) for i, box in zip(tracks.ids, tracks.xyxy, strict=True)
+                   if box[3] - box[1] > 70)  # the shopper's box, not the mannequin's
+    assert flagged == 0
+    assert len(ids) == 1
+
+
 def test_someone_who_slowed_down_while_hidden_is_found_again():
     """At 7 fps a walker (30 x 80 px, 70 px a second) is hidden for four looks and comes
     back walking at half the speed, 14 px behind the prediction: too far for the IoU gate
