@@ -17,7 +17,8 @@ import time
 from tests.conftest import truth_counts, wait_for
 from tests.twin.conftest import CLIP, TIMES, deploy, device_config, totals
 
-ON_TWIN = f"/srv/shopper-edge-clips/{CLIP.name}"
+CLIP_DIR = "/srv/shopper-edge-clips"
+ON_TWIN = f"{CLIP_DIR}/{CLIP.name}"
 UNIT = "shopper-edge@clip.service"
 CLIP_SECONDS = 15.6
 
@@ -28,7 +29,15 @@ def observed(windows: list[dict]) -> float:
 
 def test_a_file_clip_is_counted_exactly_at_hq_over_tls_under_systemd(deployed, store, camera,
                                                                     tmp_path):
-    deployed.run(f"install -d -m 0755 {ON_TWIN.rsplit('/', 1)[0]}")
+    # Removed again at the end: the uninstall test compares the whole filesystem.
+    deployed.run(f"install -d -m 0755 {CLIP_DIR}")
+    try:
+        _count_the_clip(deployed, store, camera, tmp_path)
+    finally:
+        deployed.run(f"rm -rf {CLIP_DIR}", check=False)
+
+
+def _count_the_clip(deployed, store, camera, tmp_path):
     with open(CLIP, "rb") as clip:
         copied = subprocess.run(["ssh", "-F", str(deployed.ssh_config), "twin",
                                  f"sudo tee {ON_TWIN} >/dev/null"],
