@@ -72,6 +72,9 @@ class _Track:
     matched: bool = field(default=False, repr=False)
     merged: bool = field(default=False, repr=False)
     box: np.ndarray | None = field(default=None, repr=False)  # this update's detection
+    # this update's prediction, before any look corrects it: the merge hold keeps its
+    # velocity (a reference, not a copy: the filter's update makes new arrays)
+    predicted: np.ndarray | None = field(default=None, repr=False)
 
 
 class Tracker:
@@ -96,7 +99,7 @@ class Tracker:
             boxes = kalman.xyah_to_xyxy(means[:, :4])
             for t, m, c, b in zip(tracks, means, covs, boxes, strict=True):
                 t.mean, t.cov, t.xyxy, t.matched, t.merged = m, c, b, False, False
-        velocity_before = {id(t): t.mean[4:].copy() for t in tracks}  # for the merge hold
+                t.predicted = m
 
         high = detections.scores >= cfg.high_score
         high_idx = np.flatnonzero(high)
@@ -121,7 +124,7 @@ class Tracker:
                                          widen=True)
         self._apply(pairs, detections, timestamp)
         pool_left = [t for t in pool_left if not t.matched]
-        self._hold_merged(pool, pool_left, velocity_before)
+        self._hold_merged(pool, pool_left)
         # 3. tentative tracks need a second sighting to be confirmed
         pairs, dead, high_left = _match_iou(unconfirmed, detections, high_left, 0.3)
         self._apply(pairs, detections, timestamp)
@@ -156,8 +159,7 @@ class Tracker:
             merged=np.array([t.merged for t in shown], bool),
         )
 
-    def _hold_merged(self, pool: list[_Track], unmatched: list[_Track],
-                     velocity_before: dict[int, np.ndarray]) -> None:
+    def _hold_merged(self, pool: list[_Track], unmatched: list[_Track]) -> None:
         """A box that also covers an unmatched track's predicted box holds two people: the
         track matched to it keeps the velocity it had (its position follows the box), so
         when the box splits each prediction follows its own person; and it is flagged,
@@ -176,7 +178,7 @@ class Tracker:
             if overlaps.max() >= self.config.match_iou:
                 t.merged = True
                 t.mean = t.mean.copy()
-                t.mean[4:] = velocity_before[id(t)]
+                t.mean[4:] = t.predicted[4:]
 
     def _step(self, timestamp: float) -> float:
         """Seconds since the previous update (1/25 s for the first)."""
