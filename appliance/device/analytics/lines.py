@@ -106,15 +106,14 @@ class LineCounter:
                 self.normal = -self.normal
         self.counting = counting
         self._sides: dict[int, _Side] = {}
-        # last foot point, box height and time seen, per track id
-        self._last: dict[int, tuple[np.ndarray, float, float]] = {}
+        # each track's own looks (foot point, box height, time) of the last
+        # `excursion_seconds`, the latest always kept: where it was last seen is [-1]
+        self._looks: dict[int, list[tuple[np.ndarray, float, float]]] = {}
         self._missing: dict[int, _Orphan] = {}  # vanished near the line, by old id
         self._lends: dict[int, _Lend] = {}  # recent crossings, by crosser id
         # side and last look before a jump, kept for one more look
         self._glitches: dict[int, tuple[_Side, tuple]] = {}
         self._moved: set[int] = set()  # track ids seen moving (visitors, not fixtures)
-        # each track's looks of the last `excursion_seconds`: (foot, height, time)
-        self._recent: dict[int, list[tuple[np.ndarray, float, float]]] = {}
         self._sharing: set[int] = set()  # track ids whose latest box held another person too
         self.counts = {"in": 0, "out": 0}
 
@@ -132,7 +131,8 @@ class LineCounter:
                 # a box of two people has one foot point, maybe the other person's: it
                 # decides no side, as inside the band
                 undecided = inside_band or merged[k]
-                last = self._last.get(track_id)
+                looks = self._looks.get(track_id)
+                last = looks[-1] if looks else None
                 if track_id in self._lends:
                     self._lends[track_id].box = tracks.xyxy[k].astype(np.float64)
                 if last is None:  # first sighting
@@ -161,11 +161,10 @@ class LineCounter:
                 else:
                     self._glitches.pop(track_id, None)
                 if last is None or not merged[k]:  # where this person was last seen alone
-                    self._last[track_id] = (feet[k], heights[k], timestamp)
-                    recent = self._recent.setdefault(track_id, [])
-                    recent.append(self._last[track_id])
-                    while timestamp - recent[0][2] > self.excursion_seconds:
-                        recent.pop(0)
+                    looks = self._looks.setdefault(track_id, [])
+                    looks.append((feet[k], heights[k], timestamp))
+                    while timestamp - looks[0][2] > self.excursion_seconds:
+                        looks.pop(0)
                 (self._sharing.add if merged[k] else self._sharing.discard)(track_id)
                 if tracks.moving[k]:
                     self._moved.add(track_id)
@@ -191,8 +190,7 @@ class LineCounter:
         for track_id in tracks.ended:
             self._glitches.pop(track_id, None)
             self._sides.pop(track_id, None)
-            self._last.pop(track_id, None)
-            self._recent.pop(track_id, None)
+            self._looks.pop(track_id, None)
             self._missing.pop(track_id, None)
             self._moved.discard(track_id)
             self._sharing.discard(track_id)
@@ -210,8 +208,8 @@ class LineCounter:
         held = self._sides.get(track_id)
         if held is None or held.side * distance < -band:
             return False
-        last_foot = self._last[track_id][0]
-        for earlier_foot, earlier_height, earlier_time in self._recent.get(track_id, [])[:-1]:
+        *earlier_looks, (last_foot, _, _) = self._looks[track_id]
+        for earlier_foot, earlier_height, earlier_time in earlier_looks:
             nearer = np.hypot(*(foot - earlier_foot)) < np.hypot(*(foot - last_foot))
             if nearer and not self._jumped((earlier_foot, earlier_height, earlier_time),
                                            foot, height, timestamp):
@@ -253,7 +251,7 @@ class LineCounter:
                 continue
             if track_id in self._sharing:
                 continue  # vanished inside a shared box: who walked on may be the other one
-            foot, height, _ = self._last[track_id]
+            foot, height, _ = self._looks[track_id][-1]
             self._missing[track_id] = _Orphan(side, foot, height, timestamp)
         for track_id in [i for i, o in self._missing.items()
                          if timestamp - o.timestamp > self.handover_seconds]:
@@ -289,7 +287,7 @@ class LineCounter:
         for old_id, orphan in self._missing.items():
             size = min(height, orphan.height)
             distance = float(np.hypot(*(orphan.foot - foot)))
-            seconds = timestamp - self._last[old_id][2]  # since it was last seen
+            seconds = timestamp - self._looks[old_id][-1][2]  # since it was last seen
             reach = self.walk_speed * size * seconds + 0.1 * size
             if old_id in self._moved and orphan.side.side == -side and distance <= reach and \
                     self._same_size(height, orphan.height) and \
