@@ -10,6 +10,7 @@ through the rate cap, as a live source does."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import yaml
 
@@ -75,3 +76,38 @@ def test_door_counts_hold_at_every_phase_of_every_rate(detections):
     runs = len(CLIP_NAMES) * sum(round(25 / fps) for fps in RATES)
     print(f"{len(misses)} of {runs} (clip, rate, phase) runs miscounted: {sorted(misses)}")
     assert misses == KNOWN_MISSES
+
+
+# A starved board (tests/device/test_live_rates.py) takes the newest frame whenever it is
+# free: one every 0.12-0.3 s, never a steady pace. The RTSP server loops the clip, so the
+# shopper who walked back in at its end stands where the next loop starts.
+LOOPED = "OneLeaveShopReenter1front.mpg"
+PACES = 300
+# The one miss left (docs/accuracy.md, "A starved board's pace"): a mannequin's track just
+# inside the door follows a box merged with a passer-by outside and so walks out: an extra
+# "out". Named here so that any other miss, or this one fixed, fails the test.
+KNOWN_PACE_MISSES = {105}
+
+
+def _count_looped(config, looks, pace: int) -> tuple[int, int]:
+    """Two loops of the clip (two exits, two entries), stopped before the third exit, as
+    the live test streams it, at pace `pace`'s gaps between processed frames."""
+    rng = np.random.default_rng(pace)
+    tracker = Tracker(config.tracker)
+    counter = LineCounter(config.cameras[0].lines[0], config.counting)
+    loop_seconds = len(looks) / 25
+    index, end = int(rng.integers(8)), int((2 * loop_seconds + 1 + rng.random() * 6) * 25)
+    while index < end:
+        loop, k = divmod(index, len(looks))
+        timestamp, found = looks[k]
+        timestamp += loop * loop_seconds
+        counter.update(tracker.update(found, timestamp), timestamp)
+        index += max(1, round(rng.uniform(0.12, 0.3) * 25))
+    return counter.counts["in"], counter.counts["out"]
+
+
+def test_a_looped_clip_counts_exactly_at_a_starved_boards_uneven_pace(detections):
+    misses = {pace for pace in range(PACES)
+              if _count_looped(detections["config"], detections[LOOPED], pace) != (2, 2)}
+    print(f"{len(misses)} of {PACES} paces miscounted: {sorted(misses)}")
+    assert misses == KNOWN_PACE_MISSES
