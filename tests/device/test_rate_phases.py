@@ -6,7 +6,8 @@ toss on the shop floor (this is what made the live starvation test fail one run 
 The real detector runs once on every frame of each CAVIAR clip (the product's decoder and
 detection stage, motion skip off so each rate gets fresh detections); then a fresh tracker
 and line counter see exactly the frames that each (rate, first frame) pair would process
-through the rate cap, as a live source does."""
+through the rate cap, as a live source does; and the looped clip the live starvation test
+streams, at the uneven paces of a starved board."""
 
 from __future__ import annotations
 
