@@ -332,3 +332,20 @@ def test_the_crosser_found_again_where_it_vanished_is_no_companion():
     later = [(t, []) for t in (1.2, 1.4, 1.6, 1.8)] + [(2.0, [(2, 147, 43, 30, False)])]
     assert _in_then(counter, later) == ["in"]
     assert _look(counter, [(2, 147, 42, 50, False), (3, 152, 40, 45, False)], 2.2) == ["in"]
+
+
+def test_looks_from_before_a_shared_box_are_too_old_to_return_to():
+    """First seen on the threshold, its box grows (own looks), then is shared for two seconds,
+    then is its own again far inside and much smaller: a jump from its last own look, so
+    no crossing. A look from before the shared boxes, 2.2 s old, is no place it could have
+    come back to within `excursion_seconds` (a door duplicate at uneven 8-25 fps paces
+    counted an "in" that way when the shared box shrank onto a mannequin)."""
+    counter = _counter()
+    out = []
+    for k, (y, h) in enumerate([(100, 40), (101, 40), (102, 58)]):
+        out += _look(counter, [(1, 150, y, h, False)], 0.1 * k)
+    for k in range(10):
+        out += _look(counter, [(1, 150, 104 + k, 70, True)], 0.3 + 0.2 * k)
+    for k in range(3):
+        out += _look(counter, [(1, 150, 60 - k, 36, False)], 2.4 + 0.1 * k)
+    assert out == []

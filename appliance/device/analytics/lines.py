@@ -214,6 +214,8 @@ class LineCounter:
             return False
         *earlier_looks, (last_foot, _, _) = self._looks[track_id]
         for earlier_foot, earlier_height, earlier_time in earlier_looks:
+            if timestamp - earlier_time > self.excursion_seconds:
+                continue  # kept while its boxes were shared: too long ago to return to
             nearer = np.hypot(*(foot - earlier_foot)) < np.hypot(*(foot - last_foot))
             if nearer and not self._jumped((earlier_foot, earlier_height, earlier_time),
                                            foot, height, timestamp):
