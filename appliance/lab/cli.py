@@ -58,6 +58,17 @@ def add_commands(sub) -> None:
                    help="tracker high-score threshold; public detections score high (0.8)")
     e.add_argument("--new-track-score", type=float, default=0.9)
     e.set_defaults(func=cmd_eval_lines)
+    e = esub.add_parser("door", help="door counts of recorded clips at every phase of every "
+                        "rate and at a starved board's uneven paces")
+    e.add_argument("clips", nargs="+", help="clips of the config's first camera")
+    e.add_argument("--config", required=True, help="device config (its first camera's first "
+                   "line; motion skip is turned off so every run gets fresh detections)")
+    e.add_argument("--truth", required=True,
+                   help="JSON: each clip's file name -> [in, out, ...]")
+    e.add_argument("--paces", type=int, default=300, help="seeded uneven paces per gap range")
+    e.add_argument("--gaps", nargs="+", default=["0.12-0.3", "0.08-0.2", "0.04-0.12"],
+                   metavar="LOW-HIGH", help="seconds between processed frames")
+    e.set_defaults(func=cmd_eval_door)
     e = esub.add_parser("age", help="age and gender accuracy on labelled face crops")
     e.add_argument("directory", help="UTKFace-style crops: {age}_{gender}_*.jpg")
     e.add_argument("--face-size", type=int, metavar="PX",
@@ -161,6 +172,61 @@ def cmd_eval_lines(args) -> int:
     print(json.dumps(evaluate_line(truth, detections, [(x1, y1), (x2, y2)], in_side, fps,
                                    every, config)))
     return 0
+
+
+def cmd_eval_door(args) -> int:
+    import dataclasses
+
+    from appliance.device.config import load_config
+    from appliance.device.pipeline import load_detector
+    from appliance.lab.eval.door import detect_every_frame, evaluate_door
+
+    gaps = [_gap_range(text) for text in args.gaps]
+    if args.paces < 0:
+        raise ApplianceError(f"--paces {args.paces}: expected a whole number, 0 or more")
+    truth = _door_truth(Path(args.truth), [Path(c).name for c in args.clips])
+    for clip in args.clips:
+        if not Path(clip).is_file():
+            raise ApplianceError(f"{clip}: no such clip")
+    config = load_config(args.config)
+    if not config.cameras or not config.cameras[0].lines:
+        raise ApplianceError(f"{args.config}: the first camera has no line to count")
+    # every run must get fresh detections, not the last ones again
+    performance = dataclasses.replace(config.performance, motion_skip=dataclasses.replace(
+        config.performance.motion_skip, enabled=False))
+    config = dataclasses.replace(config, performance=performance)
+    detector = load_detector(config)
+    looks = {Path(c).name: detect_every_frame(config, detector, Path(c)) for c in args.clips}
+    for name, found in looks.items():
+        if not found:
+            raise ApplianceError(f"{name}: no frame could be read")
+    print(json.dumps(evaluate_door(config, looks, truth, args.paces, gaps)))
+    return 0
+
+
+def _gap_range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split("-"))
+    except ValueError:
+        low = high = -1.0
+    if not 0 < low <= high <= 10:
+        raise ApplianceError(f"--gaps {text}: expected LOW-HIGH seconds, 0 < LOW <= HIGH <= 10")
+    return low, high
+
+
+def _door_truth(path: Path, names: list[str]) -> dict[str, tuple[int, int]]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ApplianceError(f"{path}: cannot read the truth ({error})") from None
+    truth = {}
+    for name in names:
+        counts = raw.get(name) if isinstance(raw, dict) else None
+        if not isinstance(counts, list) or len(counts) < 2 or \
+                not all(isinstance(n, int) and n >= 0 for n in counts[:2]):
+            raise ApplianceError(f"{path}: no [in, out, ...] counts for {name}")
+        truth[name] = (counts[0], counts[1])
+    return truth
 
 
 def cmd_eval_age(args) -> int:

@@ -1,0 +1,94 @@
+"""Door counts of recorded clips where a board really runs (`shopper-edge eval door`): at
+every phase of every rate a rate cap gives, and at the uneven pace of a starved board.
+
+A live camera's frames fall where they fall: a board capped at 6 fps processes frames 0, 4,
+8, ... of one stream and 1, 5, 9, ... of the next, and a board short of CPU takes the
+newest frame whenever it is free, one every 0.12-0.3 s, never at a steady pace. So the real
+detector runs once on every frame of each clip (motion skip off, so each run gets fresh
+detections), and then a fresh tracker and line counter see exactly the frames each run
+would process. Only counts come out; no frame outlives its detection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from appliance.device.analytics.lines import LineCounter
+from appliance.device.config import Config
+from appliance.device.detect.detections import Detections
+from appliance.device.pipeline import CameraPipeline
+from appliance.device.sources import RateCap, decoding_source
+from appliance.device.track.tracker import Tracker
+
+RATES = (25, 12.5, 10, 8, 7.5, 6.25, 6, 5)  # a Pi 5 down to a busy Pi 4
+Looks = list[tuple[float, Detections]]  # (timestamp, detections) of every frame
+
+
+def detect_every_frame(config: Config, detector, clip: Path) -> Looks:
+    """The first camera's detection stage (its area, tiles and thresholds) on every frame of
+    the clip, which must be the camera's own size (its geometry applies unscaled)."""
+    pipeline = CameraPipeline(config, config.cameras[0], detector, "media")
+    looks: Looks = []
+    for frame, timestamp in decoding_source(str(clip), None):
+        if not looks:
+            pipeline._setup_geometry(frame.shape[1], frame.shape[0])
+        looks.append((timestamp, pipeline._detect(frame, timestamp)))
+        del frame
+    return looks
+
+
+def count(config: Config, looks: Iterable[tuple[float, Detections]]) -> tuple[int, int]:
+    """(in, out) of the first camera's first line, a fresh tracker and counter on `looks`."""
+    tracker = Tracker(config.tracker)
+    counter = LineCounter(config.cameras[0].lines[0], config.counting)
+    for timestamp, found in looks:
+        counter.update(tracker.update(found, timestamp), timestamp)
+    return counter.counts["in"], counter.counts["out"]
+
+
+def at_phase(looks: Looks, fps: float, phase: int) -> Looks:
+    """The frames a rate cap of `fps` processes when the stream starts at frame `phase`."""
+    cap = RateCap(fps)
+    return [(t, found) for t, found in looks[phase:] if cap.due(t)]
+
+
+def at_pace(looks: Looks, pace: int, gaps: tuple[float, float], loops: int = 1,
+            stop: float | None = None) -> Looks:
+    """The frames a starved board processes: from one of the first eight frames, then after
+    each a gap drawn from `gaps` seconds (seeded by `pace`, so each pace is the same run
+    every time); the clip played `loops` times in a row, as an RTSP server loops it (media
+    time runs on), up to `stop` seconds if given."""
+    rng = np.random.default_rng(pace)
+    frame_seconds = (looks[-1][0] - looks[0][0]) / max(len(looks) - 1, 1) or 0.04
+    loop_seconds = len(looks) * frame_seconds
+    end = len(looks) * loops if stop is None else int(stop / frame_seconds)
+    index, chosen = int(rng.integers(8)), []
+    while index < end:
+        loop, k = divmod(index, len(looks))
+        timestamp, found = looks[k]
+        chosen.append((timestamp + loop * loop_seconds, found))
+        index += max(1, round(rng.uniform(*gaps) / frame_seconds))
+    return chosen
+
+
+def evaluate_door(config: Config, looks_by_clip: dict[str, Looks],
+                  truth: dict[str, tuple[int, int]], paces: int,
+                  gaps: Sequence[tuple[float, float]]) -> dict:
+    """Per clip: the (rate, phase) runs and the paces (per gap range) that miscounted."""
+    result = {}
+    for name, looks in looks_by_clip.items():
+        expected = truth[name]
+        phases = [[fps, phase] for fps in RATES for phase in range(round(25 / fps))]
+        wrong_phases = [run for run in phases
+                        if count(config, at_phase(looks, *run)) != expected]
+        by_gaps = {}
+        for low, high in gaps:
+            wrong = [pace for pace in range(paces)
+                     if count(config, at_pace(looks, pace, (low, high))) != expected]
+            by_gaps[f"{low}-{high}"] = {"wrong": len(wrong), "paces": wrong}
+        result[name] = {"truth": list(expected), "phase_runs": len(phases),
+                        "wrong_phases": wrong_phases, "paces": paces, "gaps": by_gaps}
+    return result
