@@ -227,6 +227,14 @@ class CameraPipeline:
         self.times.frames += 1
         return documents
 
+    def detect(self, frame: np.ndarray, timestamp: float) -> Detections:
+        """The detection stage alone, as `process` runs it (what the lab's door replays
+        record once per frame, appliance/lab/eval/door.py)."""
+        if not self._geometry_ready:
+            self._setup_geometry(frame.shape[1], frame.shape[0])
+        self.clock.start()
+        return self._detect(frame, timestamp)
+
     # The stages, in the order `process` calls them; each one ends with its clock mark.
 
     def _detect(self, frame: np.ndarray, timestamp: float) -> Detections:

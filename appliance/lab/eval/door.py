@@ -33,9 +33,7 @@ def detect_every_frame(config: Config, detector, clip: Path) -> Looks:
     pipeline = CameraPipeline(config, config.cameras[0], detector, "media")
     looks: Looks = []
     for frame, timestamp in decoding_source(str(clip), None):
-        if not looks:
-            pipeline._setup_geometry(frame.shape[1], frame.shape[0])
-        looks.append((timestamp, pipeline._detect(frame, timestamp)))
+        looks.append((timestamp, pipeline.detect(frame, timestamp)))
         del frame
     return looks
 
