@@ -196,11 +196,12 @@ def cmd_eval_door(args) -> int:
         config.performance.motion_skip, enabled=False))
     config = dataclasses.replace(config, performance=performance)
     detector = load_detector(config)
-    looks = {Path(c).name: detect_every_frame(config, detector, Path(c)) for c in args.clips}
-    for name, found in looks.items():
-        if not found:
+    recordings = {Path(c).name: detect_every_frame(config, detector, Path(c))
+                  for c in args.clips}
+    for name, (looks, _) in recordings.items():
+        if not looks:
             raise ApplianceError(f"{name}: no frame could be read")
-    print(json.dumps(evaluate_door(config, looks, truth, args.paces, gaps)))
+    print(json.dumps(evaluate_door(config, recordings, truth, args.paces, gaps)))
     return 0
 
 

@@ -37,7 +37,9 @@ def detections(tmp_path_factory, models_dir):
     path.write_text(yaml.safe_dump(raw))
     config = load_config(path)
     detector = load_detector(config)
-    result = {name: detect_every_frame(config, detector, CLIPS / name) for name in CLIP_NAMES}
+    # the clips are the camera's own size: its geometry applies unscaled
+    result = {name: detect_every_frame(config, detector, CLIPS / name)[0]
+              for name in CLIP_NAMES}
     result["config"] = config
     return result
 

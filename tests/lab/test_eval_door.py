@@ -39,6 +39,29 @@ def test_a_clip_is_replayed_at_every_phase_and_pace(config):
         assert runs["wrong"] == len(runs["paces"]) and set(runs["paces"]) <= set(range(4))
 
 
+def test_a_camera_drawn_in_fractions_of_the_frame_counts_the_same(config, tmp_path):
+    """The camera's geometry is scaled to the clip's pixels as the pipeline scales it."""
+    raw = yaml.safe_load(config.read_text())
+    camera = raw["cameras"][0]
+
+    def fraction(points):
+        return [[x / 384, y / 288] for x, y in points]
+
+    camera["coordinates"] = "fraction"
+    camera["motion_mask"] = [fraction(p) for p in camera["motion_mask"]]
+    for line in camera["lines"].values():
+        line["points"] = fraction(line["points"])
+        line["in_side_point"] = fraction([line["in_side_point"]])[0]
+    for zone in camera["zones"].values():
+        zone["points"] = fraction(zone["points"])
+    path = tmp_path / "fraction.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    result = shopper_edge("eval", "door", CLIP, "--config", path, "--truth", TRUTH,
+                          "--paces", "0")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["OneLeaveShop1front.mpg"]["wrong_phases"] == [[6, 0]]
+
+
 def test_a_pace_takes_frames_at_uneven_gaps_the_same_every_time():
     frames = at_pace(LOOKS, 7, (0.12, 0.3))
     gaps = np.diff([t for t, _ in frames])
