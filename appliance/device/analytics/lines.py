@@ -253,7 +253,7 @@ class LineCounter:
         smaller in a looped CAVIAR clip at 5 fps)."""
         x1, y1, x2, y2 = lend.box
         size = min(height, y2 - y1)
-        reach = self.walk_speed * size * (timestamp - lend.seen) + 0.1 * size
+        reach = _reach(self.walk_speed, size, timestamp - lend.seen)
         return float(np.hypot(foot[0] - (x1 + x2) / 2, foot[1] - y2)) <= reach
 
     def _first_seen(self, track_id: int, foot: np.ndarray, height: float, timestamp: float,
@@ -313,7 +313,7 @@ class LineCounter:
             size = min(height, orphan.height)
             distance = float(np.hypot(*(orphan.foot - foot)))
             seconds = timestamp - self._looks[old_id][-1][2]  # since it was last seen
-            reach = self.walk_speed * size * seconds + 0.1 * size
+            reach = _reach(self.walk_speed, size, seconds)
             if old_id in self._moved and orphan.side.side == -side and distance <= reach and \
                     self._same_size(height, orphan.height) and \
                     self._through_segment(_Side(orphan.side.side, orphan.foot), foot) and \
@@ -350,7 +350,7 @@ class LineCounter:
         size = min(height, last_height)
         if max(height, last_height) > self.max_growth * size:
             return True  # no one doubles in size between looks: another box took the id
-        return float(np.hypot(*(foot - last_foot))) > self.max_speed * size * seconds + 0.1 * size
+        return float(np.hypot(*(foot - last_foot))) > _reach(self.max_speed, size, seconds)
 
     def _through_segment(self, previous: _Side, q: np.ndarray) -> bool:
         """Does the path from the earlier position to q cross the line between its end
@@ -362,3 +362,9 @@ class LineCounter:
         along = float((point - self.a) @ (self.b - self.a)) / self.length**2
         slack = 0.05
         return -slack <= along <= 1 + slack
+
+
+def _reach(speed: float, size: float, seconds: float) -> float:
+    """Pixels someone `size` pixels tall covers in `seconds` at `speed` box heights a
+    second, plus a tenth of a box height for the detector's jitter."""
+    return speed * size * seconds + 0.1 * size
