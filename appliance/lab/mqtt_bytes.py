@@ -57,10 +57,12 @@ def real_documents(config_path: Path, clip: Path) -> tuple[dict, dict]:
     spec = load_manifest()[config.models.detector]
     health = HealthMonitor(config.store_id, camera.id, pipeline, source.stats,
                            {spec.name: {"file": spec.file, "sha256": spec.sha256}})
-    health.document(0, 0, 0, now=0.0)  # the first boundary sets the baseline
+    # the first boundary sets the baseline; both looks give the monotonic time that goes
+    # with `now`, or the run's length between them reads as a wall-clock step
+    health.document(0, 0, 0, now=0.0, monotonic=0.0)
     run_frames(pipeline, ((f, 1_800_000_000.0 + t) for f, t in source), windows.append)
     return windows[0], health.document(mqtt_connects=1, spool_depth=0, spool_dropped=0,
-                                       now=health.every)
+                                       now=health.every, monotonic=health.every)
 
 
 def wire_cost(output: MqttOutput, send, count: int) -> dict:
