@@ -316,8 +316,8 @@ def test_a_companion_coming_out_of_the_crossers_box_counts_the_crossing_late():
 
 def test_a_companion_left_behind_when_the_crosser_leaves_the_view_counts():
     """The crosser walks out of view; 0.4 s later a new track stands in its last box, far
-    from anywhere it could have walked since (TUD-Campus at 5 fps: a smaller person behind
-    it, 116 px above its foot point): a companion, counted late."""
+    from anywhere it could have walked since (here a smaller person, farther from the
+    camera, whose foot point is high in the box): a companion, counted late."""
     counter = _counter()
     assert _in_then(counter, [(1.4, []), (1.6, []), (1.8, [(2, 152, 12, 25, False)])]) \
         == ["in", "in"]
@@ -349,3 +349,36 @@ def test_looks_from_before_a_shared_box_are_too_old_to_return_to():
     for k in range(3):
         out += _look(counter, [(1, 150, 60 - k, 36, False)], 2.4 + 0.1 * k)
     assert out == []
+
+
+def test_someone_already_beyond_the_line_found_again_in_the_crossers_box_is_no_companion():
+    """Person 5 stands inside the door; the crosser walks in past in front of them, hiding
+    them, and they are found again as a new track in the crosser's box, where they were
+    (TUD-Stadtmitte at 8 fps, a person on the far side of the line the whole time): no
+    companion, so no second count. Had nobody been there before, the new track would be a
+    companion coming out of the box."""
+    def crossings(someone_there):
+        counter = _counter()
+        out = []
+        for k, y in enumerate(np.linspace(130, 40, 11)):
+            people = [(1, 150, y, 50, False)]
+            if someone_there and k < 9:
+                people.append((5, 156, 26, 48, False))
+            out += _look(counter, people, 0.1 * k)
+        out += _look(counter, [(1, 150, 30, 50, False)], 1.1)
+        return out + _look(counter, [(1, 150, 25, 50, False), (2, 155, 25, 46, False)], 1.2)
+
+    assert crossings(someone_there=True) == ["in"]
+    assert crossings(someone_there=False) == ["in", "in"]
+
+
+def test_a_new_track_first_seen_across_the_line_takes_no_side_from_one_that_vanished():
+    """Track 4 walks in and vanishes just past the line; a moment later someone of its size
+    is first seen just short of the line, beyond the band on the other side, and walks in
+    (TUD-Campus at 9 fps: the person behind, found as a new track). They are not track 4
+    re-found, which would have had to walk back across the line: their crossing counts."""
+    counter = _counter()
+    out = _walk(counter, 4, np.linspace(130, 92, 10), step=0.1)
+    out += counter.update(_tracks([]), 1.0)
+    out += _walk(counter, 7, np.linspace(108, 60, 8), t0=1.1, step=0.1)
+    assert [c.direction for c in out] == ["in", "in"]

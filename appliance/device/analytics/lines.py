@@ -15,7 +15,9 @@ the two decided positions passes through the line segment (not its extension). S
 - a track that breaks near the line hands its side to a new track first seen close by
   within `handover_seconds`, of a height one person can have in both (the same person
   re-found), so the crossing is counted once;
-  only a track's first sighting can take a side over, never a track reset by a jump;
+  only a track's first sighting can take a side over, never a track reset by a jump, and
+  never one first seen beyond the band on the other side (the vanished one would have had
+  to walk back across the line: that is the next rule's case, with its tests);
 - a person hidden while crossing (behind someone standing in the doorway) is often found
   again only on the far side, as a new track: a new track first seen where a moving track
   that vanished on the other side within `handover_seconds` could have walked since (at
@@ -26,7 +28,9 @@ the two decided positions passes through the line segment (not its extension). S
   that crossed within `split_seconds`, on the side it crossed to, is the companion coming
   out from behind and counts the same crossing late (as commercial counters do); each
   crossing lends itself to one such split; but while the crosser is out of view, a new
-  track where it could have walked since is the crosser re-found, not a companion;
+  track where it could have walked since is the crosser re-found, not a companion; nor is
+  a new track of the size of someone lost a moment ago on that side, where they could have
+  walked since (hidden while the crosser passed in front of them);
 - a box the tracker flags as holding another person too (`merged`) is not this person's
   own look: it decides no side (as inside the band), is no evidence of a jump, and is not
   where they were last seen; a track that vanished in such a box hands no side on (who
@@ -139,9 +143,9 @@ class LineCounter:
                     self._lends[track_id].box = tracks.xyxy[k].astype(np.float64)
                     self._lends[track_id].seen = timestamp
                 if last is None:  # first sighting
-                    self._first_seen(track_id, feet[k], heights[k], timestamp, inside_band)
-                    if not undecided:
-                        side = 1 if distance[k] > 0 else -1
+                    side = 0 if undecided else (1 if distance[k] > 0 else -1)
+                    self._first_seen(track_id, feet[k], heights[k], side, inside_band)
+                    if side:
                         if self._split_from(track_id, feet[k], heights[k], side, present,
                                             timestamp) or \
                                 self._refound_across(feet[k], heights[k], side, timestamp):
@@ -239,11 +243,30 @@ class LineCounter:
             if lend.side != side or not (x1 <= foot[0] <= x2 and
                                          y1 <= foot[1] <= y2 + 0.1 * (y2 - y1)):
                 continue
+            if self._refound_beside(crosser, foot, height, side, timestamp):
+                return False  # someone else who was already there: the lend stays open
             del self._lends[crosser]
             if crosser not in present and self._walked_to(lend, foot, height, timestamp):
-                self._lends[track_id] = lend
+                self._lends[track_id] = lend  # the crosser found again: missing no more
+                self._missing.pop(crosser, None)
+                self._sides.pop(crosser, None)
                 return False
             return True
+        return False
+
+    def _refound_beside(self, crosser: int, foot: np.ndarray, height: float, side: int,
+                        timestamp: float) -> bool:
+        """Is this new track someone who was already on the crossing's side, lost a moment
+        ago (hidden as the crosser walked past in front of them) and found again where they
+        could have walked since? Then they are no companion coming out of the box."""
+        for old_id, orphan in self._missing.items():
+            if old_id == crosser or orphan.side.side != side:
+                continue
+            _, orphan_height, seen = self._looks[old_id][-1]
+            reach = _reach(self.walk_speed, min(height, orphan_height), timestamp - seen)
+            if float(np.hypot(*(orphan.foot - foot))) <= reach and \
+                    self._same_size(height, orphan_height):
+                return True
         return False
 
     def _walked_to(self, lend: _Lend, foot: np.ndarray, height: float,
@@ -256,13 +279,13 @@ class LineCounter:
         reach = _reach(self.walk_speed, size, timestamp - lend.seen)
         return float(np.hypot(foot[0] - (x1 + x2) / 2, foot[1] - y2)) <= reach
 
-    def _first_seen(self, track_id: int, foot: np.ndarray, height: float, timestamp: float,
+    def _first_seen(self, track_id: int, foot: np.ndarray, height: float, side: int,
                     inside_band: bool) -> None:
         """A new track near the line: the same person re-found (take over the side of a
         track that vanished close by), or someone first seen on the threshold (side open)."""
         if not self._near_line(foot, height):
             return
-        orphan = self._adopt(foot, height)
+        orphan = self._adopt(foot, height, side)
         if orphan is not None:
             self._sides[track_id] = orphan
         elif inside_band:
@@ -282,15 +305,17 @@ class LineCounter:
                          if timestamp - o.timestamp > self.handover_seconds]:
             del self._missing[track_id]
 
-    def _adopt(self, foot: np.ndarray, height: float) -> _Side | None:
+    def _adopt(self, foot: np.ndarray, height: float, side: int) -> _Side | None:
         """The side of the nearest track that vanished near the line within a box height
         of this new one, and of a height one person can have in both (someone else's box
-        does not take their side). The vanished track loses its side, so if it comes back
+        does not take their side), unless this one is first seen on the other side (`side`,
+        0 in the band). The vanished track loses its side, so if it comes back
         it cannot count the same crossing again."""
         best_id, best_distance = None, None
         for old_id, orphan in self._missing.items():
             distance = float(np.hypot(*(orphan.foot - foot)))
             if self._near_line(orphan.foot, orphan.height) and \
+                    orphan.side.side != -side and \
                     distance <= max(height, orphan.height) and \
                     self._same_size(height, orphan.height) and \
                     (best_distance is None or distance < best_distance):
