@@ -53,7 +53,12 @@ def add_commands(sub) -> None:
                    help="add N to truth frame numbers (PETS/ETH XML: 1)")
     e.add_argument("--fps", type=float, default=None,
                    help="frame rate of the sequence (default: seqinfo.ini, else 25)")
-    e.add_argument("--every", type=int, default=1, help="keep every Nth frame (lower rate)")
+    rate = e.add_mutually_exclusive_group()
+    rate.add_argument("--every", type=int, default=1, help="keep every Nth frame (lower rate)")
+    rate.add_argument("--cap", type=float, default=None, metavar="F",
+                      help="keep the frames the appliance's rate cap lets through at F frames "
+                      "a second (a board's fps cap: uneven gaps where F does not divide the "
+                      "sequence's rate)")
     e.add_argument("--high-score", type=float, default=0.8,
                    help="tracker high-score threshold; public detections score high (0.8)")
     e.add_argument("--new-track-score", type=float, default=0.9)
@@ -165,12 +170,14 @@ def cmd_eval_lines(args) -> int:
         raise ApplianceError(f"--line {args.line}: the two end points are the same")
     in_side = _numbers(args.in_side, 2, "--in-side") if args.in_side else None
     every = _every(args.every)
+    if args.cap is not None and not args.cap > 0:
+        raise ApplianceError(f"--cap {args.cap:g}: expected frames a second above 0")
     truth = load_sequence(args.truth, truth=True, frame_offset=args.frame_offset)
     detections = load_sequence(args.detections)
     fps = args.fps or sequence_fps(args.detections)
     config = TrackerConfig(high_score=args.high_score, new_track_score=args.new_track_score)
     print(json.dumps(evaluate_line(truth, detections, [(x1, y1), (x2, y2)], in_side, fps,
-                                   every, config)))
+                                   every, args.cap, config)))
     return 0
 
 

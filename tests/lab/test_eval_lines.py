@@ -52,6 +52,40 @@ def test_line_counts_on_public_detections(args, every, most_errors):
     assert 0 < result["idf1"] <= 1
 
 
+@pytest.mark.parametrize("sequence", ["TUD-Campus", "TUD-Stadtmitte"])
+def test_tud_counts_exactly_at_every_rate_of_the_door_sweep(sequence):
+    """The door's rates (25 down to 5 fps), each frame taken as the appliance's rate cap
+    takes it: every count pairs with a true crossing. Before the counter learnt that
+    someone already beyond the line, found again in a crosser's box, is no companion,
+    TUD-Stadtmitte at 8 fps counted an "in" nobody made."""
+    from appliance.lab.eval.lines import evaluate_line
+    from appliance.lab.eval.mot import load_sequence
+
+    truth = load_sequence(MOT / sequence / "gt.txt", truth=True)
+    detections = load_sequence(MOT / sequence / "det.txt")
+    config = TrackerConfig(high_score=0.8, new_track_score=0.9)
+    wrong = {}
+    for cap in (25, 12.5, 10, 8, 6.25, 5):
+        result = evaluate_line(truth, detections, [(320, 0), (320, 480)], cap=cap,
+                               tracker_config=config)
+        if result["missed"] or result["extra"]:
+            wrong[cap] = result
+    assert not wrong
+
+
+def test_a_rate_cap_takes_the_frames_a_capped_board_takes():
+    """5 fps from a 7 fps sequence: gaps of one and two frames, at most five frames a second
+    (the cap never lets a frame through early, so a little under); a cap that divides the
+    rate is `--every` (the same frames, the same figures)."""
+    from appliance.lab.eval.lines import processed_frames
+
+    frames = processed_frames(1, 70, 7.0, cap=5)  # ten seconds
+    assert 45 <= len(frames) <= 50 and set(np.diff(frames)) == {1, 2}
+    assert processed_frames(1, 70, 25.0, cap=5) == processed_frames(1, 70, 25.0, every=5)
+    args = [*_tud("TUD-Campus"), "--line", "320,0,320,480"]
+    assert _eval(*args, "--cap", 5) == _eval(*args, "--every", 5)
+
+
 def test_eval_mot_at_a_lower_rate_scores_the_frames_it_tracked():
     lines = _eval(*_tud("TUD-Campus"), "--line", "320,0,320,480", "--every", 5)
     result = shopper_edge("eval", "mot", *_tud("TUD-Campus"), "--every", 5)
@@ -158,6 +192,7 @@ def test_truth_counts_a_foot_point_on_the_frame_edge_where_the_line_ends():
     (["--line", "5,5,5,5"], "--line 5,5,5,5: the two end points are the same"),
     (["--line", "0,0,9,9", "--in-side", "x,1"], "--in-side x,1: expected 2 numbers"),
     (["--line", "0,0,9,9", "--every", "0"], "--every 0: expected a whole number of at least 1"),
+    (["--line", "0,0,9,9", "--cap", "0"], "--cap 0: expected frames a second above 0"),
 ])
 def test_bad_arguments_are_one_line(args, message):
     result = shopper_edge("eval", "lines", *_tud("TUD-Campus"), *args)

@@ -5,7 +5,9 @@ points (bottom centre of each box).
 The truth counts one crossing each time a person's foot point changes side of the line
 between two consecutive annotated frames and the path meets the segment itself (to within
 a pixel of its ends). `every`
-keeps every Nth frame for the appliance (a lower processing rate), never for the truth.
+keeps every Nth frame for the appliance (a lower processing rate), never for the truth;
+`cap` keeps the frames the appliance's rate cap lets through (a board's `fps` cap, uneven
+gaps where it does not divide the sequence's rate).
 
 The totals can hide errors that cancel (a missed "in" and someone else's extra "in"), so
 each count is also paired with a true crossing in the same direction at most
@@ -22,6 +24,7 @@ from scipy.optimize import linear_sum_assignment
 from appliance.device.analytics.lines import LineCounter
 from appliance.device.analytics.lines_config import CountingConfig, LineConfig
 from appliance.device.detect.detections import Detections
+from appliance.device.sources import RateCap
 from appliance.device.track.tracker import Tracker
 from appliance.device.track.tracker_config import TrackerConfig
 from appliance.lab.eval.mot import Sequence, evaluate, kept_frames
@@ -87,18 +90,27 @@ def unpaired(truth: list[tuple[float, str]], counted: list[tuple[float, str]],
     return missed, extra
 
 
-def count_line(detections: Sequence, line: LineConfig, fps: float, every: int,
+def processed_frames(first: int, last: int, fps: float, every: int = 1,
+                     cap: float | None = None) -> list[int]:
+    """The frames from `first` to `last` the appliance looks at: every `every`th, or those
+    its rate cap lets through at `cap` frames a second (the pipeline's own `RateCap`, evenly
+    spaced in source time: 5 fps from a 7 fps sequence takes gaps of one and two frames, as
+    a board capped at 5 fps does)."""
+    if cap is None:
+        return list(range(first, last + 1, every))
+    rate = RateCap(cap)
+    return [frame for frame in range(first, last + 1) if rate.due(frame / fps)]
+
+
+def count_line(detections: Sequence, line: LineConfig, fps: float, frames: list[int],
                tracker_config: TrackerConfig
                ) -> tuple[dict[str, int], Sequence, list[tuple[float, str]]]:
-    """Run tracker and counter over every `every`th frame; returns counts, the tracks and
-    the (time, direction) of each count."""
+    """Run tracker and counter over `frames`; returns counts, the tracks and the
+    (time, direction) of each count."""
     tracker, counter = Tracker(tracker_config), LineCounter(line, CountingConfig())
     tracked: Sequence = {}
     counted: list[tuple[float, str]] = []
-    if not detections:
-        return dict(counter.counts), tracked, counted
-    first = min(detections)
-    for frame in range(first, max(detections) + 1, every):
+    for frame in frames:
         _, xywh, scores = detections.get(frame, (None, np.zeros((0, 4)), np.zeros(0)))
         xyxy = np.concatenate([xywh[:, :2], xywh[:, :2] + xywh[:, 2:]], 1).astype(np.float32)
         tracks = tracker.update(Detections(xyxy, scores.astype(np.float32)), frame / fps)
@@ -111,11 +123,15 @@ def count_line(detections: Sequence, line: LineConfig, fps: float, every: int,
 
 
 def evaluate_line(truth: Sequence, detections: Sequence, points, in_side=None,
-                  fps: float = 25.0, every: int = 1,
+                  fps: float = 25.0, every: int = 1, cap: float | None = None,
                   tracker_config: TrackerConfig | None = None) -> dict:
+    """Counts of the line against the truth; with `cap`, on the frames a rate cap of that
+    many frames a second lets through, else on every `every`th frame."""
     line = LineConfig("line", tuple(map(tuple, points)),
                       in_side_point=tuple(in_side) if in_side else default_in_side(points))
-    counts, tracked, counted = count_line(detections, line, fps, every,
+    first = min(detections) if detections else 0
+    frames = processed_frames(first, max(detections, default=first - 1), fps, every, cap)
+    counts, tracked, counted = count_line(detections, line, fps, frames,
                                           tracker_config or TrackerConfig())
     events = truth_events(truth, line)
     expected = {d: sum(1 for _, e in events if e == d) for d in ("in", "out")}
@@ -123,9 +139,14 @@ def evaluate_line(truth: Sequence, detections: Sequence, points, in_side=None,
                              LineCounter.split_seconds)
     error = abs(counts["in"] - expected["in"]) + abs(counts["out"] - expected["out"])
     total = expected["in"] + expected["out"]
-    kept = kept_frames(truth, detections, every)  # the truth on the frames looked at
+    if cap is None:
+        kept = kept_frames(truth, detections, every)  # the truth on the frames looked at
+    else:
+        looked = set(processed_frames(first, max(truth, default=first), fps, cap=cap))
+        kept = {frame: boxes for frame, boxes in truth.items() if frame in looked}
     return {"in": counts["in"], "out": counts["out"],
             "truth_in": expected["in"], "truth_out": expected["out"],
             "abs_error": error, "error_share": round(error / total, 4) if total else None,
             "missed": missed, "extra": extra,
-            "fps": round(fps / every, 3), "idf1": evaluate(kept, tracked)["idf1"]}
+            "fps": round(cap if cap is not None else fps / every, 3),
+            "idf1": evaluate(kept, tracked)["idf1"]}
