@@ -139,6 +139,25 @@ def test_a_lost_track_does_not_take_a_followed_persons_box():
     assert tracks.ids.tolist() == [1]
 
 
+def test_a_second_box_on_a_tracked_person_starts_no_track():
+    """The CAVIAR door's leaving shopper: the detector gives their own box and, beside it, a
+    box over them and the mannequin next to them, the bottoms level and more than half of
+    the narrow box inside the wide one. That is one person seen twice (two people never
+    stand on one spot), so no second track; it had stolen the shopper's walk out (one
+    phase at 6 fps, 44 of 300 uneven 8-25 fps paces). Someone beside them (less than half
+    inside) or in front of them (standing lower) is someone else, and gets a track."""
+    def tracks_after(second):
+        tracker = Tracker()
+        for k in range(4):
+            tracks = tracker.update(_det([[297, 82, 318, 146]] + [second] * (k > 0),
+                                         [0.7] + [0.65] * (k > 0)), k * 0.08)
+        return len(tracks)
+
+    assert tracks_after([304, 65, 333, 147]) == 1  # the shopper and the mannequin: level
+    assert tracks_after([309, 80, 333, 146]) == 2  # beside: 9 of 21 px inside
+    assert tracks_after([300, 110, 316, 170]) == 2  # in front: 24 px lower
+
+
 # IDF1 of the usual open trackers on the same public detections (issue 2): our tracker
 # must reach at least the best of them.
 @pytest.mark.parametrize("sequence, truth, extra, best_open_idf1", [

@@ -5,8 +5,11 @@ matched to tracked and recently lost tracks by IoU; low-score detections (ByteTr
 idea: occluded people score low) rescue the still-unmatched tracked ones; lost tracks try
 the confident detections left with their predicted box widened by the filter's position
 spread; tentative tracks need a second sighting; new tracks start from the remaining
-confident detections. The Kalman filter's velocity noise grows with the time between
-looks, which keeps identities at low frame rates (7 fps PETS, rate-capped cameras).
+confident detections, except a second box on someone already tracked in this frame (the
+bottoms level, more than half of the smaller box inside the other: a door shopper's own box
+beside the box of them and a mannequin together). The Kalman filter's velocity noise
+grows with the time between looks, which keeps identities at low frame rates (7 fps PETS,
+rate-capped cameras).
 
 Two people often make one box while they pass: a track matched to a box that also covers
 another unmatched track's predicted box keeps the velocity it had (its position follows
@@ -140,8 +143,10 @@ class Tracker:
                 ended.append(t.id)
                 continue
             survivors.append(t)
+        seen = [t.box for t in survivors if t.matched]
         for i in high_left:
-            if detections.scores[i] >= cfg.new_track_score:
+            if detections.scores[i] >= cfg.new_track_score and \
+                    not _same_person(detections.xyxy[i], seen):
                 survivors.append(self._start(detections.xyxy[i], detections.scores[i], timestamp))
         self._tracks = survivors
         self._last_timestamp = timestamp
@@ -271,6 +276,24 @@ def _match_iou(tracks: list[_Track], detections: Detections, det_idx: np.ndarray
     cost = 1 - box_iou(boxes, detections.xyxy[det_idx].astype(np.float64))
     pairs = _assign(cost, 1 - min_iou)
     return _split(tracks, det_idx, pairs)
+
+
+def _same_person(xyxy: np.ndarray, boxes: list[np.ndarray]) -> bool:
+    """Is this box a second look at someone a track already has in this frame: the smaller
+    of the two boxes inside the other, their bottoms level (a person's own box next to the
+    box of them and a mannequin together)? Two people never stand on one spot: someone in
+    front of another stands lower in the image, someone beside them outside their box."""
+    xyxy = xyxy.astype(np.float64)
+    for box in boxes:
+        height = max(xyxy[3] - xyxy[1], box[3] - box[1])
+        if abs(xyxy[3] - box[3]) > 0.1 * height:
+            continue  # not standing on the same ground line
+        lt, rb = np.maximum(xyxy[:2], box[:2]), np.minimum(xyxy[2:], box[2:])
+        inter = float(np.prod(np.clip(rb - lt, 0, None)))
+        smaller = min(np.prod(xyxy[2:] - xyxy[:2]), np.prod(box[2:] - box[:2]))
+        if inter >= 0.5 * smaller:
+            return True
+    return False
 
 
 def _split(tracks, det_idx, pairs):
