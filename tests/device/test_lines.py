@@ -382,3 +382,19 @@ def test_a_new_track_first_seen_across_the_line_takes_no_side_from_one_that_vani
     out += counter.update(_tracks([]), 1.0)
     out += _walk(counter, 7, np.linspace(108, 60, 8), t0=1.1, step=0.1)
     assert [c.direction for c in out] == ["in", "in"]
+
+
+def test_a_box_cut_short_by_someone_passing_in_front_grows_back_keeping_its_side():
+    """Two people cross paths in the doorway (CAVIAR EnterExitCrossingPaths1front at 3-8
+    fps): the one walking out is cut to 2/3 of their height for two looks while the other
+    passes in front, then is whole again past the line. Growing back to the size they had
+    a second ago is no jump, so the exit counts; growing half as tall again as anything they
+    were in the last second still is."""
+    def walk_out(last_height):
+        counter = _counter()
+        looks = [(70, 60), (80, 60), (88, 40), (94, 40), (112, last_height)]
+        return sum((_look(counter, [(1, 150, y, h, False)], 0.25 * k)
+                    for k, (y, h) in enumerate(looks)), [])
+
+    assert walk_out(64) == ["out"]
+    assert walk_out(95) == []

@@ -37,10 +37,12 @@ the two decided positions passes through the line segment (not its extension). S
   walked on may be the other person);
 - tracks that never moved (mannequins, posters) are never counted;
 - a foot point that jumps faster than a person walks (a box merging with a mannequin, an
-  identity switch between two people) loses its side, so it cannot count a crossing that
-  belongs to someone else's past; if the next look is back on the path from before the
-  jump, it was one odd box (a partial detection) and the side comes back; a jump back to
-  where the track was within `excursion_seconds`, landing on its side of the line or in
+  identity switch between two people), or a box that grows by `max_growth` over the
+  tallest it was in the last `size_seconds` (one cut short by someone passing in front
+  grows back), loses its side, so it cannot count a crossing that belongs to someone
+  else's past; if the next look is back on the path from before the jump, it was one odd
+  box (a partial detection) and the side comes back; a jump back to where the track was
+  within `excursion_seconds`, landing on its side of the line or in
   the band, is its box returning from a few looks on a mannequin beside the door (low
   rates): the side stays.
 Everything is in box heights and seconds of media time, so the rule holds at any
@@ -97,6 +99,7 @@ class LineCounter:
     max_growth = 1.5  # box height ratio between two looks at the same person
     split_seconds = 3.0
     excursion_seconds = 0.5  # a box that strays onto a fixture for a few looks at any rate
+    size_seconds = 1.0  # about how long someone walking past in front takes to pass
 
     def __init__(self, line: LineConfig, counting: CountingConfig, scale=(1.0, 1.0)):
         self.name = line.name
@@ -158,7 +161,8 @@ class LineCounter:
                                          timestamp):
                     # back where it was before one odd look (a partial box): same person
                     self._sides[track_id] = self._glitches.pop(track_id)[0]
-                elif self._jumped(last, feet[k], heights[k], timestamp) and \
+                elif self._jumped(last, feet[k], heights[k], timestamp,
+                                  self._tallest(track_id, timestamp)) and \
                         not self._came_back(track_id, feet[k], heights[k], timestamp,
                                             distance[k], bands[k]):
                     side = self._sides.pop(track_id, None)
@@ -171,7 +175,7 @@ class LineCounter:
                 if last is None or not merged[k]:  # where this person was last seen alone
                     looks = self._looks.setdefault(track_id, [])
                     looks.append((feet[k], heights[k], timestamp))
-                    while timestamp - looks[0][2] > self.excursion_seconds:
+                    while timestamp - looks[0][2] > self.size_seconds:
                         looks.pop(0)
                 (self._sharing.add if merged[k] else self._sharing.discard)(track_id)
                 if tracks.moving[k]:
@@ -366,14 +370,24 @@ class LineCounter:
         return previous.side == 0 and \
             abs(float((foot - previous.foot) @ self.normal)) >= 2 * previous.band
 
-    def _jumped(self, last, foot: np.ndarray, height: float, timestamp: float) -> bool:
+    def _tallest(self, track_id: int, timestamp: float) -> float:
+        """The tallest of the track's own boxes of the last `size_seconds`: its size before
+        someone passing in front cut its box short."""
+        looks = self._looks[track_id]
+        return max((height for _, height, seen in looks
+                    if timestamp - seen <= self.size_seconds), default=looks[-1][1])
+
+    def _jumped(self, last, foot: np.ndarray, height: float, timestamp: float,
+                tallest: float = 0.0) -> bool:
         """Did the foot point move faster than anyone walks? Then the box merged with
         another (a mannequin, a passer-by) or the identity switched, and the side this
-        track had is no longer evidence of where this person came from."""
+        track had is no longer evidence of where this person came from. Growth is judged
+        against `tallest` too: a box cut short by someone passing in front grows back."""
         last_foot, last_height, last_time = last
         seconds = max(timestamp - last_time, 0.04)
         size = min(height, last_height)
-        if max(height, last_height) > self.max_growth * size:
+        if height > self.max_growth * max(last_height, tallest) or \
+                last_height > self.max_growth * height:
             return True  # no one doubles in size between looks: another box took the id
         return float(np.hypot(*(foot - last_foot))) > _reach(self.max_speed, size, seconds)
 
