@@ -81,12 +81,12 @@ def test_a_looped_clip_counts_exactly_at_a_starved_boards_uneven_pace(detections
     assert misses == KNOWN_PACE_MISSES
 
 
-# Each clip once at a board's uneven pace, the first 100 of `eval door`'s seeded paces per
+# Each clip once at a board's uneven pace, the first 50 of `eval door`'s seeded paces per
 # range: gaps of 0.08-0.2 s (a Pi 4, 5-12 fps) and 0.04-0.12 s (a Pi 5, 8-25 fps). All
-# exact since the duplicate-box and growth rules (before: 18 of these 600 wrong; of 300 a
+# exact since the duplicate-box and growth rules (before: 10 of these 300 wrong; of 300 a
 # range, 4 are still wrong: docs/accuracy.md, "Uneven paces now").
 UNEVEN = {(0.08, 0.2): "5-12 fps", (0.04, 0.12): "8-25 fps"}
-UNEVEN_PACES = 100
+UNEVEN_PACES = 50
 
 
 def test_door_counts_hold_at_a_boards_uneven_pace(detections):
