@@ -263,15 +263,18 @@ class LineCounter:
         """Is this new track someone who was already on the crossing's side, lost a moment
         ago (hidden as the crosser walked past in front of them) and found again where they
         could have walked since? Then they are no companion coming out of the box."""
-        for old_id, orphan in self._missing.items():
-            if old_id == crosser or orphan.side.side != side:
-                continue
-            _, orphan_height, seen = self._looks[old_id][-1]
-            reach = _reach(self.walk_speed, min(height, orphan_height), timestamp - seen)
-            if float(np.hypot(*(orphan.foot - foot))) <= reach and \
-                    self._same_size(height, orphan_height):
-                return True
-        return False
+        return any(old_id != crosser and orphan.side.side == side and
+                   self._could_have_walked(old_id, orphan, foot, height, timestamp)
+                   for old_id, orphan in self._missing.items())
+
+    def _could_have_walked(self, old_id: int, orphan: _Orphan, foot: np.ndarray,
+                           height: float, timestamp: float) -> bool:
+        """Could the person of a vanished track be this one: of a size one person can have
+        in both, and here within a walk (at `walk_speed`) of where it was last seen?"""
+        seconds = timestamp - self._looks[old_id][-1][2]  # since it was last seen
+        reach = _reach(self.walk_speed, min(height, orphan.height), seconds)
+        return float(np.hypot(*(orphan.foot - foot))) <= reach and \
+            self._same_size(height, orphan.height)
 
     def _walked_to(self, lend: _Lend, foot: np.ndarray, height: float,
                    timestamp: float) -> bool:
@@ -339,12 +342,9 @@ class LineCounter:
         crossing counts once."""
         best_id, best_distance = None, None
         for old_id, orphan in self._missing.items():
-            size = min(height, orphan.height)
             distance = float(np.hypot(*(orphan.foot - foot)))
-            seconds = timestamp - self._looks[old_id][-1][2]  # since it was last seen
-            reach = _reach(self.walk_speed, size, seconds)
-            if old_id in self._moved and orphan.side.side == -side and distance <= reach and \
-                    self._same_size(height, orphan.height) and \
+            if old_id in self._moved and orphan.side.side == -side and \
+                    self._could_have_walked(old_id, orphan, foot, height, timestamp) and \
                     self._through_segment(_Side(orphan.side.side, orphan.foot), foot) and \
                     (best_distance is None or distance < best_distance):
                 best_id, best_distance = old_id, distance
